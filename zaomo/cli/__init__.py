@@ -1,0 +1,1 @@
+"""The `zaomo` command: thin Typer commands that parse options and call the stage functions."""

@@ -1,0 +1,65 @@
+"""`data:` — readers, normalisers, filters, dedup, splits and output of the cleaning pipeline."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class NormalizeConfig(Section):
+    nfkc: bool = Field(True, description="Unicode NFKC where safe (full-width ASCII → half-width)")
+    fix_mojibake: bool = Field(True, description="repair mojibake with ftfy")
+    strip_control: bool = Field(True, description="remove control characters and ANSI escape codes")
+    collapse_whitespace: bool = Field(True, description="collapse runs of spaces; at most one blank line")
+    traditional_to_simplified: bool = Field(False, description="convert traditional Chinese to simplified (OpenCC t2s)")
+
+
+class FilterConfig(Section):
+    min_chars: int = Field(20, ge=0, description="drop records shorter than this many characters")
+    max_chars: int = Field(200_000, ge=1, description="drop records longer than this many characters")
+    max_garbled_ratio: float = Field(0.05, ge=0, le=1, description="max share of replacement/garbled characters")
+    max_symbol_ratio: float = Field(0.3, ge=0, le=1, description="max share of symbol characters")
+    max_digit_ratio: float = Field(0.4, ge=0, le=1, description="max share of digits")
+    max_dup_line_ratio: float = Field(0.3, ge=0, le=1, description="max share of repeated lines (Gopher)")
+    max_dup_ngram_ratio: float = Field(0.25, ge=0, le=1,
+                                       description="max share of characters in repeated n-grams (Gopher)")
+    min_zh_ratio: float = Field(0.0, ge=0, le=1,
+                                description="min share of Chinese characters for records identified as Chinese")
+    languages: list[str] = Field(default_factory=lambda: ["zh", "en"],
+                                 description="languages to keep (langid codes); empty keeps all")
+    ads: bool = Field(True, description="drop advertising / boilerplate records")
+    html_remnants: bool = Field(True, description="drop records that still contain HTML or script")
+
+
+class DedupConfig(Section):
+    exact: bool = Field(True, description="drop exact duplicates (hash of normalised text)")
+    near: bool = Field(True, description="drop near duplicates with MinHash-LSH")
+    threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity at or above which two records are duplicates")
+    num_perm: int = Field(128, ge=16, description="MinHash permutations")
+    shingle: int = Field(5, ge=1, description="characters per shingle for Chinese (words for English: 3)")
+
+
+class SplitConfig(Section):
+    val_ratio: float = Field(0.05, ge=0, lt=1, description="share of records for validation (by hash of id)")
+    test_ratio: float = Field(0.0, ge=0, lt=1, description="share of records for test (by hash of id)")
+
+
+class DataConfig(Section):
+    inputs: list[str] = Field(default_factory=lambda: ["data/raw"],
+                              description="files or folders to read (txt md html json jsonl csv parquet docx pdf)")
+    output_dir: str = Field("data/clean", description="where clean splits, report and quarantine go")
+    kind: Literal["pretrain", "sft", "preference"] = Field("pretrain", description="what the records are")
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    pii: Literal["mask", "drop", "keep"] = Field("mask", description="what to do with PII found in records")
+    sensitive: bool = Field(True, description="apply the safety word list (actions per category)")
+    decontaminate: bool = Field(True, description="remove training records overlapping the workspace's eval sets")
+    workers: int = Field(0, ge=0, description="processes; 0 = all cores")
+    shard_size: int = Field(50_000, ge=1, description="records per output shard")
+    output_format: Literal["jsonl", "jsonl.zst", "parquet"] = Field("jsonl", description="format of the clean shards")
+    engine: Literal["local", "ray"] = Field("local", description="local processes, or Ray Data for many machines")

@@ -1,0 +1,29 @@
+"""`serve:` — the OpenAI-compatible gateway: engine, access, limits, audit."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class ServeConfig(Section):
+    host: str = Field("127.0.0.1", description="listen address; anything but loopback requires API keys")
+    port: int = Field(8000, ge=0, le=65535, description="listen port")
+    engine: Literal["builtin", "vllm", "remote"] = Field("builtin", description="what generates the tokens")
+    model: str | None = Field(None, description="model dir or registered name (defaults to the promoted version)")
+    remote_url: str | None = Field(None, description="base URL of a remote OpenAI-compatible endpoint or vLLM")
+    remote_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the remote endpoint's key")
+    max_batch_size: int = Field(8, ge=1, description="requests batched together by the built-in engine")
+    max_new_tokens: int = Field(256, ge=1, description="default and ceiling for max_tokens")
+    require_keys: bool = Field(False, description="require API keys even on loopback")
+    cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+    rate_limit_per_minute: int = Field(120, ge=0, description="requests per key per minute; 0 = unlimited")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    audit: bool = Field(True, description="record every request and response in the workspace database")
+    audit_retention_days: int = Field(90, ge=0, description="audit rows older than this are deleted; 0 = keep")
+    audit_mask_pii: bool = Field(True, description="mask PII in audit rows")
+    kb: str | None = Field(None, description="knowledge base used when a request asks for one without naming it")
+    guard: bool = Field(True, description="input and output guardrails")

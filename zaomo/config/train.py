@@ -1,0 +1,59 @@
+"""`train:` — one loop for every stage; the stage picks the objective, the method the trainable part."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class LoraConfig(Section):
+    r: int = Field(8, ge=1, description="LoRA rank")
+    alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="module names that get adapters")
+
+
+class PrefixConfig(Section):
+    num_virtual_tokens: int = Field(16, ge=1, description="prefix length for prefix tuning")
+
+
+class DPOConfig(Section):
+    beta: float = Field(0.1, gt=0, description="DPO temperature β")
+    reference: Literal["model", "precomputed"] = Field(
+        "precomputed", description="frozen reference model in memory, or its log-probs computed once up front")
+
+
+class TrainConfig(Section):
+    stage: Literal["pretrain", "sft", "dpo"] = Field("pretrain", description="objective: causal LM, masked SFT, DPO")
+    method: Literal["full", "lora", "qlora", "prefix"] = Field("full", description="which parameters train")
+    init_from: str | None = Field(None, description="model dir or registered model name to start from")
+    train_file: str | None = Field(None, description="training data (defaults to data.output_dir/train.jsonl)")
+    val_file: str | None = Field(None, description="validation data (defaults to data.output_dir/val.jsonl)")
+    output_name: str | None = Field(None, description="name of the saved model under models/")
+    lr: float = Field(3e-4, gt=0, description="peak learning rate")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="final LR as a share of the peak")
+    schedule: Literal["cosine", "linear", "wsd", "constant"] = Field("cosine", description="LR schedule after warmup")
+    warmup_steps: int = Field(20, ge=0, description="linear warmup steps")
+    max_steps: int = Field(200, ge=1, description="optimizer steps")
+    batch_size: int = Field(8, ge=1, description="sequences per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (not on norms and biases)")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas")
+    grad_clip: float = Field(1.0, ge=0, description="max gradient norm; 0 disables")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, else fp32")
+    grad_checkpointing: bool = Field(False, description="trade compute for memory")
+    compile: bool = Field(False, description="torch.compile the model (GPU)")
+    eval_every: int = Field(50, ge=1, description="validate every N steps")
+    save_every: int = Field(50, ge=1, description="checkpoint every N steps")
+    keep_last: int = Field(2, ge=1, description="checkpoints kept besides the best")
+    early_stopping_patience: int = Field(0, ge=0, description="stop after N evals without improvement; 0 = off")
+    log_every: int = Field(10, ge=1, description="log metrics every N steps")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    prefix: PrefixConfig = Field(default_factory=PrefixConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)

@@ -1,0 +1,192 @@
+"""The workspace database (SQLAlchemy 2.x): runs, model versions, API keys, audit log, feedback.
+
+SQLite by default; the same tables on PostgreSQL when `project.database` is a postgres URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # data | tokenizer | train | eval | kb | iterate
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)  # pretrain | sft | dpo …
+    method: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed | interrupted
+    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name → hash
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)  # final metrics
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ModelVersion(Base):
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | promoted | retired | rejected
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    base: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tokenizer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what data produced it: file → hash
+    eval: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    hash: Mapped[str] = mapped_column(String(128))
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quota_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    used_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    revoked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # also the response id clients see
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    guard: Mapped[dict[str, Any]] = mapped_column(default=dict)  # decisions on input and output
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)  # +1 / -1
+    correction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    messages: Mapped[list[Any]] = mapped_column(default=list)  # the conversation rated
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | exported | rejected
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def make_engine(url: str) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _wal(dbapi_conn, _):  # concurrent readers while the server writes
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+class Registry:
+    """Runs and model versions: who made what from what."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+
+    # runs
+    def start_run(self, run_id: str, kind: str, **fields: Any) -> Run:
+        with self.session.begin() as s:
+            run = Run(id=run_id, kind=kind, **fields)
+            s.add(run)
+        return run
+
+    def finish_run(self, run_id: str, status: str = "done", summary: dict | None = None, **fields: Any) -> None:
+        with self.session.begin() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return
+            run.status = status
+            run.finished_at = utcnow()
+            if summary is not None:
+                run.summary = summary
+            for k, v in fields.items():
+                setattr(run, k, v)
+
+    def runs(self, kind: str | None = None) -> list[Run]:
+        with self.session() as s:
+            q = select(Run).order_by(Run.created_at)
+            if kind:
+                q = q.where(Run.kind == kind)
+            return list(s.scalars(q))
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
+
+    # models
+    def register_model(self, name: str, path: str, **fields: Any) -> ModelVersion:
+        with self.session.begin() as s:
+            last = s.scalars(select(ModelVersion).where(ModelVersion.name == name)
+                             .order_by(ModelVersion.version.desc())).first()
+            mv = ModelVersion(name=name, version=(last.version + 1) if last else 1, path=path, **fields)
+            s.add(mv)
+            s.flush()
+        return mv
+
+    def models(self, name: str | None = None) -> list[ModelVersion]:
+        with self.session() as s:
+            q = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
+            if name:
+                q = q.where(ModelVersion.name == name)
+            return list(s.scalars(q))
+
+    def get_model(self, name: str, version: int | None = None) -> ModelVersion | None:
+        """A named version; without a version, the promoted one, else the newest."""
+        with self.session() as s:
+            q = select(ModelVersion).where(ModelVersion.name == name)
+            if version is not None:
+                return s.scalars(q.where(ModelVersion.version == version)).first()
+            promoted = s.scalars(q.where(ModelVersion.status == "promoted")
+                                 .order_by(ModelVersion.version.desc())).first()
+            return promoted or s.scalars(q.order_by(ModelVersion.version.desc())).first()
+
+    def set_model_status(self, model_id: int, status: str, eval: dict | None = None) -> None:
+        with self.session.begin() as s:
+            mv = s.get(ModelVersion, model_id)
+            if mv is None:
+                raise KeyError(f"no model version with id {model_id}")
+            if status == "promoted":
+                for other in s.scalars(select(ModelVersion).where(ModelVersion.name == mv.name,
+                                                                  ModelVersion.status == "promoted")):
+                    other.status = "retired"
+            mv.status = status
+            if eval is not None:
+                mv.eval = eval
