@@ -1,0 +1,285 @@
+"""The quickstart: the whole loop on the embedded demo corpus, on a CPU, with nothing to download.
+
+This module sits above the stages (like the CLI): it only calls their public functions in order —
+demo corpus → clean → tokenizer → pretrain → knowledge base → SFT → evaluate (closed- and open-book)
+— and writes one table and one HTML report of what it measured.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ZaomoConfig, apply_overrides, validate
+from ..utils.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
+from ..workspace import Workspace
+
+# The recipe: sized so the whole loop fits in ~10 minutes on 2 CPU cores.
+QUICKSTART_OVERRIDES = [
+    "project.name=handbook",
+    "project.device=cpu",
+    "data.inputs=[data/raw]",
+    "tokenizer.vocab_size=3000",
+    "model.preset=tiny",
+    "model.hidden_size=192",
+    "model.num_layers=4",
+    "model.num_heads=6",
+    "model.num_kv_heads=2",
+    "model.intermediate_size=512",
+    "model.seq_len=384",
+    "train.batch_size=16",
+    "train.warmup_steps=30",
+    "train.eval_every=100",
+    "train.save_every=100",
+    "train.log_every=20",
+    "kb.sources=[data/raw/handbook]",
+    "kb.top_k=2",
+    "kb.context_tokens=200",
+    "eval.max_new_tokens=32",
+]
+PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=500",
+            "train.output_name=handbook-base"]
+SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=300",
+       "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
+
+
+@dataclass
+class QuickstartResult:
+    workspace: str
+    seconds: float
+    data: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    report_html: str = ""
+    serve_command: str = ""
+
+
+def _with(ws: Workspace, overrides: list[str]) -> None:
+    """Apply overrides to the workspace config in memory (validated as a whole)."""
+    ws.cfg = validate(apply_overrides(ws.cfg.model_dump(mode="json"), overrides), "quickstart")
+
+
+def _rag_sft_records(kb: Any, records: list[dict], tokenizer: Any, budget: int, k: int) -> list[dict]:
+    """Open-book copies of the SFT pairs: the same question with retrieved passages in the prompt,
+    so the model learns to read the knowledge base's prompt format (the one serving uses)."""
+    from ..kb.prompt import build_rag_messages
+
+    out = []
+    for r in records:
+        msgs = r["messages"]
+        users = [m for m in msgs if m["role"] == "user"]
+        if len(users) != 1 or msgs[-1]["role"] != "assistant":
+            continue
+        question = users[0]["content"]
+        hits = kb.search(question, k)
+        prompt = build_rag_messages(question, hits, tokenizer=tokenizer, budget_tokens=budget)
+        out.append({"id": f"{r['id']}-rag", "messages": prompt + [msgs[-1]]})
+    return out
+
+
+def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
+                   log: Callable[[str], None] = print, overrides: list[str] | None = None) -> QuickstartResult:
+    from ..data import run_pipeline
+    from ..demo import write_demo
+    from ..eval import run_eval
+    from ..kb import build_kb
+    from ..model.load import load_model
+    from ..model.tokenizer import train_tokenizer
+    from ..train import run_training
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    root = Path(root)
+    ws = Workspace.init(root, ZaomoConfig())
+    _with(ws, QUICKSTART_OVERRIDES + [f"project.seed={seed}"] + list(overrides or []))
+    ws.save_config()
+
+    def step(name: str) -> Callable[[], None]:
+        start = time.perf_counter()
+        log(f"[bold cyan]▶ {name}[/bold cyan]")
+        return lambda: timings.__setitem__(name, round(time.perf_counter() - start, 1))
+
+    done = step("demo corpus")
+    manifest = write_demo(ws.root, seed=seed)
+    done()
+
+    done = step("data: clean, filter, dedup, split")
+    report = run_pipeline(ws, progress=progress)
+    done()
+
+    done = step("tokenizer: byte-level BPE")
+    tok_dir = train_tokenizer(ws)
+    done()
+
+    done = step("pretrain a tiny Llama from scratch")
+    _with(ws, PRETRAIN)
+    base = run_training(ws, progress=progress)
+    done()
+
+    done = step("knowledge base: BM25 over the handbook")
+    kb = build_kb(ws)
+    done()
+
+    done = step("SFT on the QA pairs (closed- and open-book)")
+    _, tokenizer = load_model(base.model_dir, device="cpu")
+    sft_src = [r for r in iter_jsonl(ws.root / "data" / "sft" / "train.jsonl")]
+    sft_all = sft_src + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
+    sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
+    write_jsonl(sft_train, sft_all)
+    sft_val = ws.root / "data" / "sft" / "val.jsonl"
+    write_jsonl(sft_val, sft_all[:: max(1, len(sft_all) // 40)])
+    _with(ws, SFT + [f"train.init_from={base.model_dir}", f"train.train_file={sft_train}",
+                     f"train.val_file={sft_val}"])
+    sft = run_training(ws, progress=progress)
+    done()
+
+    def rag(question: str) -> list[dict]:
+        from ..kb.prompt import build_rag_messages
+
+        return build_rag_messages(question, kb.search(question, ws.cfg.kb.top_k), tokenizer=tokenizer,
+                                  budget_tokens=ws.cfg.kb.context_tokens)
+
+    done = step("evaluate: pretrained, SFT, SFT + knowledge base")
+    ev_base = run_eval(ws, target=str(base.model_dir), tasks=["perplexity", "qa"], progress=progress)
+    ev_sft = run_eval(ws, target=str(sft.model_dir), tasks=["perplexity", "qa", "choice", "safety"],
+                      progress=progress)
+    ev_rag = run_eval(ws, target=str(sft.model_dir), tasks=["qa"], rag=rag, progress=progress)
+    from ..kb.evaluate import retrieval_metrics
+
+    qa_items = list(iter_jsonl(ws.path(ws.cfg.eval.qa_file)))
+    retrieval = retrieval_metrics(kb, qa_items, k=5)
+    done()
+
+    mv = ws.registry.get_model("handbook-chat")
+    if mv is not None:
+        ws.registry.set_model_status(mv.id, "promoted", eval=ev_sft.metrics)
+    ws.cfg = validate(apply_overrides(ws.cfg.model_dump(mode="json"), [
+        "serve.model=handbook-chat", f"serve.kb={ws.cfg.kb.name}"]), "quickstart")
+    ws.save_config()
+
+    res = QuickstartResult(
+        workspace=str(ws.root), seconds=round(time.perf_counter() - t0, 1), timings=timings,
+        data=_data_summary(report),
+        tokenizer=_tokenizer_summary(tok_dir),
+        model={"parameters": _param_count(sft.model_dir), "base": str(base.model_dir), "chat": str(sft.model_dir),
+               "pretrain_run": base.run_id, "sft_run": sft.run_id},
+        metrics={
+            "val_perplexity": ev_base.metrics.get("perplexity.ppl"),
+            "sft_val_perplexity": ev_sft.metrics.get("perplexity.ppl"),
+            "qa_pretrained": ev_base.metrics.get("qa.accuracy"),
+            "qa_sft": ev_sft.metrics.get("qa.accuracy"),
+            "qa_sft_kb": ev_rag.metrics.get("qa.accuracy"),
+            "choice_sft": ev_sft.metrics.get("choice.accuracy"),
+            "refusal_rate_adversarial": ev_sft.metrics.get("safety.refusal_rate"),
+            "attack_success_rate": ev_sft.metrics.get("safety.attack_success_rate"),
+            "over_refusal_rate": ev_sft.metrics.get("safety.over_refusal_rate"),
+            "retrieval_recall@5": retrieval.get("recall@5", retrieval.get("recall@k")),
+            "qa_items": len(qa_items),
+            "demo_seed": seed,
+            "noise_planted": getattr(manifest, "noise", None),
+        },
+        serve_command=f"zaomo serve -w {ws.root}",
+    )
+    res.report_html = str(write_report(ws, res, base.run_id, sft.run_id,
+                                       {"pretrained": ev_base, "sft": ev_sft, "sft_kb": ev_rag}))
+    atomic_write_json(ws.root / "quickstart.json", asdict(res))
+    return res
+
+
+def _data_summary(report: Any) -> dict[str, Any]:
+    d = asdict(report) if hasattr(report, "__dataclass_fields__") else dict(report)
+    keep = ("read", "kept", "dropped", "deduplicated", "quarantined")
+    return {k: d.get(k) for k in keep if k in d}
+
+
+def _tokenizer_summary(tok_dir: Path) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    out: dict[str, Any] = {"vocab_size": len(tok), "path": str(tok_dir)}
+    stats = Path(tok_dir) / "stats.json"
+    if stats.exists():
+        out.update(json.loads(stats.read_text(encoding="utf-8")))
+    return out
+
+
+def _param_count(model_dir: Path) -> int:
+    from safetensors.torch import load_file
+
+    return sum(t.numel() for f in Path(model_dir).glob("*.safetensors") for t in load_file(f).values())
+
+
+def _img(path: Path) -> str:
+    if not path.exists():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+
+def write_report(ws: Workspace, res: QuickstartResult, pre_run: str, sft_run: str,
+                 evals: dict[str, Any]) -> Path:
+    """One self-contained HTML page: the table, the loss curves, links to each stage's own report."""
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in table_rows(res))
+    links = []
+    for label, ev in evals.items():
+        p = getattr(ev, "html_path", None) or getattr(ev, "path", None)
+        if p:
+            links.append(f'<li>{label}: <a href="{html.escape(str(p))}">{html.escape(str(p))}</a></li>')
+    data_html = ws.clean_dir / "report.html"
+    if data_html.exists():
+        links.append(f'<li>data report: <a href="{data_html}">{data_html}</a></li>')
+    page = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>zaomo quickstart</title>
+<style>body{{font-family:system-ui,'WenQuanYi Micro Hei',sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 10px}}</style></head><body>
+<h1>造模 zaomo quickstart</h1><p>workspace: <code>{html.escape(res.workspace)}</code> — {res.seconds} s in total</p>
+<table>{rows}</table>
+<h2>Pretraining loss</h2>{_img(ws.runs_dir / pre_run / "plots" / "loss.png")}
+<h2>SFT loss</h2>{_img(ws.runs_dir / sft_run / "plots" / "loss.png")}
+<h2>Stage reports</h2><ul>{''.join(links)}</ul>
+<p>Serve it with its web page: <code>{html.escape(res.serve_command)}</code></p></body></html>"""
+    out = ws.root / "quickstart_report.html"
+    atomic_write_text(out, page)
+    return out
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "—"
+    if pct:
+        return f"{100 * v:.1f}%"
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def table_rows(res: QuickstartResult) -> list[tuple[str, str]]:
+    d, m = res.data, res.metrics
+    dropped = d.get("dropped") or {}
+    rows: list[tuple[str, str]] = [
+        ("records read", _fmt(d.get("read"))),
+        ("records kept", _fmt(d.get("kept"))),
+    ]
+    rows += [(f"  dropped: {reason}", str(n)) for reason, n in sorted(dropped.items(), key=lambda x: -x[1])]
+    if d.get("deduplicated") is not None:
+        rows.append(("  removed as duplicates", _fmt(d.get("deduplicated"))))
+    rows += [
+        ("tokenizer vocabulary", _fmt(res.tokenizer.get("vocab_size"))),
+        ("model parameters", f"{res.model.get('parameters', 0) / 1e6:.2f} M"),
+        ("validation perplexity (pretrained)", _fmt(m.get("val_perplexity"))),
+        (f"QA accuracy, pretrained ({m.get('qa_items')} held-out)", _fmt(m.get("qa_pretrained"), True)),
+        ("QA accuracy, SFT", _fmt(m.get("qa_sft"), True)),
+        ("QA accuracy, SFT + knowledge base", _fmt(m.get("qa_sft_kb"), True)),
+        ("retrieval recall@5", _fmt(m.get("retrieval_recall@5"), True)),
+        ("multiple choice, SFT", _fmt(m.get("choice_sft"), True)),
+        ("refusal rate on adversarial prompts", _fmt(m.get("refusal_rate_adversarial"), True)),
+        ("over-refusal on benign prompts", _fmt(m.get("over_refusal_rate"), True)),
+        ("total time", f"{res.seconds:.0f} s"),
+        ("serve it", res.serve_command),
+    ]
+    return rows
