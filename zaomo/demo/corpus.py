@@ -314,12 +314,13 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
                                 "公司的价值观是诚信、协作和创新。"))
     noise["mojibake"] = 1
     # Wrong encodings: GBK and Big5 files of real text.
-    gbk_text = f"{ORG_ZH}的使命是用技术连接人与信息。公司重视员工的成长，每年组织技术分享会和团队建设活动。" * 2
+    gbk_text = (f"{ORG_ZH}的使命是用技术连接人与信息。公司重视员工的成长，每年组织技术分享会和团队建设活动。"
+                "公司的会议室可以通过内部系统预约，预约后请准时使用。")
     (raw / "legacy").mkdir(parents=True, exist_ok=True)
     with atomic_open(raw / "legacy" / "mission_gbk.txt", "wb") as f:
         f.write(gbk_text.encode("gbk"))
     with atomic_open(raw / "legacy" / "values_big5.txt", "wb") as f:
-        f.write(("星河雲圖科技重視誠信與協作，鼓勵員工持續學習，並為客戶提供可靠的服務。" * 2).encode("big5"))
+        f.write("星河雲圖科技重視誠信與協作，鼓勵員工持續學習，並為客戶提供可靠的服務。員工餐廳每天中午開放。".encode("big5"))
     noise["wrong_encoding"] = 2
     # A JSONL dump: good records, PII, sensitive words, ads, a repeated page, a short fragment, a bad line.
     pii_people = _people(random.Random(seed + 7), 3)
@@ -348,7 +349,8 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
     # Empty and binary files.
     atomic_write_text(raw / "misc" / "empty.txt", "")
     with atomic_open(raw / "misc" / "blob.txt", "wb") as f:
-        f.write(bytes(random.Random(seed).randrange(256) for _ in range(2048)))
+        blob_rng = random.Random(seed)
+        f.write(bytes(blob_rng.randrange(256) for _ in range(2048)))
     noise.update({"empty_file": 1, "binary_file": 1})
     # A docx page of real text (python-docx is a core dependency).
     try:

@@ -1,0 +1,102 @@
+"""Quality filters, each named and configurable; each returns the reason a record fails, or None.
+
+Rules follow Gopher (Rae et al. 2021: symbol ratio, repeated lines and n-grams) and ChineseWebText
+(Chinese-character ratio, average line length), with character n-grams for Chinese where Gopher
+counts words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+from ..config.data import FilterConfig
+from .text import han_ratio
+
+AD_PATTERNS = re.compile(
+    r"(加微信|加v信|加qq|点击领取|限时优惠|全网最低|免费领取|立即购买|扫码关注|代开发票|注册就送|"
+    r"buy now|click here|limited offer|act now|free shipping|best price)", re.IGNORECASE)
+HTML_REMNANTS = re.compile(r"(<\s*(script|style|div|span|iframe|a\s+href|br|p)\b|</\w+>|&nbsp;|javascript:|"
+                           r"function\s*\(\)\s*\{)", re.IGNORECASE)
+GARBLED = re.compile(r"[\ufffd\u00c0-\u00ff]{2,}|[锟斤拷]{3,}|[�]")
+SYMBOLS = re.compile(r"[#@$%^&*_=+|~<>{}\[\]\\/]")
+
+
+def _dup_line_ratio(text: str) -> float:
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(lines) < 3:
+        return 0.0
+    counts = Counter(lines)
+    dup_chars = sum(len(line) * (c - 1) for line, c in counts.items() if c > 1)
+    return dup_chars / max(1, sum(len(line) for line in lines))
+
+
+def _dup_ngram_ratio(text: str, n: int = 10) -> float:
+    """Share of text covered by n-grams that occur more than once (Gopher): character n-grams for
+    Chinese, word n-grams for other languages."""
+    units = list(re.sub(r"\s+", "", text)) if han_ratio(text) > 0.3 else re.findall(r"\w+", text.lower())
+    if len(units) < 4 * n:
+        return 0.0
+    grams = Counter(tuple(units[i:i + n]) for i in range(len(units) - n + 1))
+    covered = [False] * len(units)
+    for i in range(len(units) - n + 1):
+        if grams[tuple(units[i:i + n])] > 1:
+            covered[i:i + n] = [True] * n
+    return sum(covered) / len(units)
+
+
+def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | None]]]:
+    def length(t: str) -> str | None:
+        n = len(t)
+        if n < cfg.min_chars:
+            return f"{n} characters < filters.min_chars={cfg.min_chars}"
+        if n > cfg.max_chars:
+            return f"{n} characters > filters.max_chars={cfg.max_chars}"
+        return None
+
+    def garbled(t: str) -> str | None:
+        bad = sum(len(m.group()) for m in GARBLED.finditer(t))
+        r = bad / max(1, len(t))
+        return f"garbled ratio {r:.2f} > {cfg.max_garbled_ratio}" if r > cfg.max_garbled_ratio else None
+
+    def symbols(t: str) -> str | None:
+        r = len(SYMBOLS.findall(t)) / max(1, len(t))
+        if r > cfg.max_symbol_ratio:
+            return f"symbol ratio {r:.2f} > {cfg.max_symbol_ratio}"
+        d = sum(c.isdigit() for c in t) / max(1, len(t))
+        return f"digit ratio {d:.2f} > {cfg.max_digit_ratio}" if d > cfg.max_digit_ratio else None
+
+    def repetition(t: str) -> str | None:
+        r = _dup_line_ratio(t)
+        if r > cfg.max_dup_line_ratio:
+            return f"repeated lines cover {r:.2f} > {cfg.max_dup_line_ratio}"
+        r = _dup_ngram_ratio(t)
+        return f"repeated 10-grams cover {r:.2f} > {cfg.max_dup_ngram_ratio}" if r > cfg.max_dup_ngram_ratio else None
+
+    def language(t: str) -> str | None:
+        if not cfg.languages:
+            return None
+        if han_ratio(t) > 0.3:
+            lang = "zh"
+        else:
+            import langid
+
+            lang = langid.classify(t[:2000])[0]
+        if lang not in cfg.languages:
+            return f"language '{lang}' not in filters.languages={cfg.languages}"
+        if lang == "zh" and han_ratio(t) < cfg.min_zh_ratio:
+            return f"Chinese character ratio {han_ratio(t):.2f} < {cfg.min_zh_ratio}"
+        return None
+
+    def ads(t: str) -> str | None:
+        hits = AD_PATTERNS.findall(t)
+        return f"advertising patterns: {', '.join(sorted({h[0] if isinstance(h, tuple) else h for h in hits}))}" \
+            if cfg.ads and len(hits) >= 2 else None
+
+    def html(t: str) -> str | None:
+        m = HTML_REMNANTS.search(t)
+        return f"HTML/script remnant '{m.group()}'" if cfg.html_remnants and m else None
+
+    return [("length", length), ("garbled", garbled), ("symbols", symbols), ("repetition", repetition),
+            ("html", html), ("ads", ads), ("language", language)]

@@ -1,0 +1,60 @@
+"""Text normalisation for matching: what evasion tricks change, we undo before looking.
+
+Full-width forms (NFKC), traditional characters (OpenCC t2s), case, common homoglyphs (Cyrillic/Greek
+letters that look Latin, digits used as letters), and separators inserted between characters
+(spaces, punctuation, zero-width characters) are all folded. We keep a map from each normalised
+character back to its position in the original, so a match can be masked in the original text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+HOMOGLYPHS = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
+    "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o", "Р": "p", "С": "c", "Т": "t",
+    "Х": "x", "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "ι": "i", "κ": "k",
+    "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+})
+ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    try:
+        from opencc import OpenCC
+    except ImportError:
+        return None
+    try:
+        return OpenCC("t2s")
+    except Exception:  # the binary package wants 't2s.json'
+        return OpenCC("t2s.json")
+
+
+def to_simplified(text: str) -> str:
+    cc = _t2s()
+    return cc.convert(text) if cc else text
+
+
+def _is_separator(ch: str) -> bool:
+    if ch in ZERO_WIDTH or ch.isspace():
+        return True
+    cat = unicodedata.category(ch)
+    return cat.startswith("P") or cat.startswith("S") and ch not in "@$"
+
+
+def normalize_for_match(text: str, homoglyphs: bool = True) -> tuple[str, list[int]]:
+    """Return (normalised text, index map into the original). Separators are dropped entirely."""
+    simplified = to_simplified(text)
+    if len(simplified) != len(text):  # OpenCC is per-character for t2s; guard against phrase changes
+        simplified = text
+    out: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(simplified):
+        for c in unicodedata.normalize("NFKC", ch).lower():
+            if _is_separator(c):
+                continue
+            out.append(c.translate(HOMOGLYPHS) if homoglyphs else c)
+            index.append(i)
+    return "".join(out), index
