@@ -105,7 +105,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
                     _process(doc, ws, rep, guard, filters, dedup, decon, reject, handles, lengths_kept, langs,
                              seen_ids)
     finally:
-        for s, f in files.items():
+        for _s, f in files.items():
             f.__exit__(None, None, None)
         qctx.__exit__(None, None, None)
 

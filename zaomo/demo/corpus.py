@@ -380,7 +380,7 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
         if f.attr in EN_Q1:
             q, a = EN_Q1[f.attr].format(e=f.entity_en), EN_A[f.attr].format(e=f.entity_en, v=f.value_en)
             sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})
-    for cat, lang, p in ADVERSARIAL[::2]:
+    for _cat, lang, p in ADVERSARIAL[::2]:
         sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(p, REFUSAL_ZH if lang == "zh" else REFUSAL_EN)})
     for q, a in CHITCHAT:
         sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})

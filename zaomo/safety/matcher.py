@@ -67,7 +67,7 @@ class SensitiveMatcher:
             return []
         norm, index = normalize_for_match(text)
         found = []
-        for end, (key, cat, word) in self.automaton.iter(norm):
+        for end, (key, cat, _word) in self.automaton.iter(norm):
             start = end - len(key) + 1
             s, e = index[start], index[end] + 1
             found.append(Finding("word", cat, s, e, text[s:e]))
