@@ -25,6 +25,7 @@ QUICKSTART_OVERRIDES = [
     "project.name=handbook",
     "project.device=cpu",
     "data.inputs=[data/raw]",
+    "data.split.val_ratio=0.15",
     "tokenizer.vocab_size=3000",
     "model.preset=tiny",
     "model.hidden_size=192",
@@ -32,8 +33,8 @@ QUICKSTART_OVERRIDES = [
     "model.num_heads=6",
     "model.num_kv_heads=2",
     "model.intermediate_size=512",
-    "model.seq_len=384",
-    "train.batch_size=16",
+    "model.seq_len=256",
+    "train.batch_size=8",
     "train.warmup_steps=30",
     "train.eval_every=100",
     "train.save_every=100",
@@ -43,7 +44,7 @@ QUICKSTART_OVERRIDES = [
     "kb.context_tokens=200",
     "eval.max_new_tokens=32",
 ]
-PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=500",
+PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
             "train.output_name=handbook-base"]
 SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=300",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]

@@ -1,0 +1,1 @@
+"""模型选择: presets of standard transformers architectures, tokenizer training, loading, generation."""

@@ -1,0 +1,43 @@
+"""Batched chat generation with left padding that stops at EOS — used by eval, chat and the built-in
+engine's simple path."""
+
+from __future__ import annotations
+
+from .load import eos_ids
+
+
+def generate_chat(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 64,
+                  temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
+                  seed: int | None = None, max_context: int | None = None) -> list[str]:
+    import torch
+
+    prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    return generate_text(model, tokenizer, prompts, max_new_tokens, temperature, top_p, stop, seed, max_context,
+                         _torch=torch)
+
+
+def generate_text(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, temperature: float = 0.0,
+                  top_p: float = 1.0, stop: list[str] | None = None, seed: int | None = None,
+                  max_context: int | None = None, _torch=None) -> list[str]:
+    import torch
+
+    limit = max_context or getattr(model.config, "max_position_embeddings", 2048)
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    keep = max(1, limit - max_new_tokens)
+    ids, mask = enc["input_ids"][:, -keep:], enc["attention_mask"][:, -keep:]
+    if seed is not None:
+        torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                             max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+                             temperature=temperature if temperature > 0 else None,
+                             top_p=top_p if temperature > 0 else None, eos_token_id=eos_ids(tokenizer),
+                             pad_token_id=tokenizer.pad_token_id)
+    texts = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+    if stop:
+        for i, t in enumerate(texts):
+            cut = min((t.find(s) for s in stop if s in t), default=-1)
+            if cut >= 0:
+                texts[i] = t[:cut]
+    return [t.strip() for t in texts]

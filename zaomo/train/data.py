@@ -1,0 +1,139 @@
+"""Training data: pre-tokenised once into a memory-mapped token file (pretraining, packed), or into
+masked examples (SFT: loss on every assistant turn and nowhere else; DPO: chosen/rejected pairs).
+
+The token file is written in a streaming pass (bounded memory) and cached by the hash of its inputs
+and tokenizer, so a corpus larger than RAM works and a second run does not tokenise again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..data.formats import to_messages
+from ..utils.hashing import file_hash
+from ..utils.io import InputError, iter_jsonl
+
+IGNORE = -100
+
+
+def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256) -> np.memmap:
+    """All documents' tokens, each followed by <|endoftext|>, in one uint32 memmap."""
+    key = hashlib.blake2b(digest_size=8)
+    for f in files:
+        key.update(file_hash(f).encode())
+    key.update(str(len(tokenizer)).encode())
+    key.update(tokenizer.backend_tokenizer.to_str().encode()[:100000] if hasattr(tokenizer, "backend_tokenizer")
+               else b"")
+    out = cache_dir / f"tokens-{key.hexdigest()}.bin"
+    if not out.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        sep = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        if sep is None or sep == tokenizer.unk_token_id:
+            sep = tokenizer.eos_token_id
+        tmp = out.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            buf: list[str] = []
+
+            def flush() -> None:
+                for ids in tokenizer(buf, add_special_tokens=False)["input_ids"]:
+                    np.asarray(ids + [sep], dtype=np.uint32).tofile(fh)
+                buf.clear()
+
+            for f in files:
+                for rec in iter_jsonl(f):
+                    text = rec.get("text")
+                    if not isinstance(text, str):
+                        raise InputError(f, None, f"record {rec.get('id')!r} has no 'text' field",
+                                         "pretraining data is {\"text\": ...} per line")
+                    buf.append(text)
+                    if len(buf) >= batch:
+                        flush()
+            flush()
+        tmp.rename(out)
+    return np.memmap(out, dtype=np.uint32, mode="r")
+
+
+class PackedDataset:
+    """Contiguous blocks of seq_len tokens from the memmap (documents packed, separated by EOS)."""
+
+    def __init__(self, tokens: np.ndarray, seq_len: int):
+        self.tokens, self.seq_len = tokens, seq_len
+        self.n = max(1, (len(tokens) - 1) // seq_len)
+        if len(tokens) < seq_len + 1:
+            raise ValueError(f"only {len(tokens)} tokens: fewer than one block of model.seq_len={seq_len}")
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        s = i * self.seq_len
+        ids = np.asarray(self.tokens[s:s + self.seq_len], dtype=np.int64)
+        return {"input_ids": ids, "labels": ids.copy()}
+
+
+def encode_chat(messages: list[dict], tokenizer, seq_len: int) -> dict:
+    """ChatML tokens with labels only on assistant contents and their <|im_end|>."""
+    ids: list[int] = []
+    labels: list[int] = []
+    for m in messages:
+        head = tokenizer(f"<|im_start|>{m['role']}\n", add_special_tokens=False)["input_ids"]
+        body = tokenizer(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        nl = tokenizer("\n", add_special_tokens=False)["input_ids"]
+        ids += head + body + nl
+        learn = m["role"] == "assistant"
+        labels += [IGNORE] * len(head) + (body if learn else [IGNORE] * len(body)) + [IGNORE] * len(nl)
+    return {"input_ids": np.asarray(ids[:seq_len], dtype=np.int64),
+            "labels": np.asarray(labels[:seq_len], dtype=np.int64)}
+
+
+def load_sft(path: Path, tokenizer, seq_len: int) -> list[dict]:
+    out = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        try:
+            msgs = to_messages(rec)["messages"]
+        except ValueError as e:
+            raise InputError(path, n, str(e), "SFT data is {\"messages\": [...]} (or Alpaca/ShareGPT)") from None
+        ex = encode_chat(msgs, tokenizer, seq_len)
+        if (ex["labels"] != IGNORE).any():
+            out.append(ex)
+    if not out:
+        raise InputError(path, None, "no usable SFT examples (each needs an assistant turn within model.seq_len)")
+    return out
+
+
+def load_dpo(path: Path, tokenizer, seq_len: int) -> list[dict]:
+    out = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        if not all(k in rec for k in ("prompt", "chosen", "rejected")):
+            raise InputError(path, n, f"preference record needs prompt, chosen, rejected; has {sorted(rec)}")
+        prompt = rec["prompt"] if isinstance(rec["prompt"], list) else [{"role": "user", "content": rec["prompt"]}]
+        pair = {}
+        for side in ("chosen", "rejected"):
+            ex = encode_chat(prompt + [{"role": "assistant", "content": rec[side]}], tokenizer, seq_len)
+            pair[f"{side}_input_ids"], pair[f"{side}_labels"] = ex["input_ids"], ex["labels"]
+        out.append(pair)
+    return out
+
+
+def collate(examples: list[dict], pad_id: int) -> dict:
+    import torch
+
+    batch: dict[str, torch.Tensor] = {}
+    keys = [k for k in examples[0] if k.endswith("input_ids")]
+    for k in keys:
+        lab = k.replace("input_ids", "labels")
+        n = max(len(e[k]) for e in examples)
+        ids = torch.full((len(examples), n), pad_id, dtype=torch.long)
+        labels = torch.full((len(examples), n), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(examples), n), dtype=torch.long)
+        for i, e in enumerate(examples):
+            L = len(e[k])
+            ids[i, :L] = torch.from_numpy(e[k])
+            labels[i, :L] = torch.from_numpy(e[lab])
+            mask[i, :L] = 1
+        batch[k], batch[lab] = ids, labels
+        batch[k.replace("input_ids", "attention_mask")] = mask
+    return batch

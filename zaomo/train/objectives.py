@@ -1,0 +1,40 @@
+"""What changes between stages: the loss. Causal LM (pretraining and masked SFT share it — the
+labels decide where loss counts) and DPO (Rafailov et al. 2023, sigmoid loss)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100
+
+
+def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum of log-probabilities of the labelled tokens, per sequence (labels shifted inside)."""
+    logits, labels = logits[:, :-1, :], labels[:, 1:]
+    mask = labels != IGNORE
+    lp = torch.log_softmax(logits.float(), dim=-1)
+    picked = torch.gather(lp, 2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(-1)
+
+
+def causal_lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over labelled tokens; returns (loss, number of labelled tokens)."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+    logits, labels = out.logits[:, :-1, :], batch["labels"][:, 1:]
+    n = int((labels != IGNORE).sum())
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
+    return loss, n
+
+
+def dpo_loss(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor,
+             beta: float) -> tuple[torch.Tensor, dict]:
+    """-log σ(β·((πc − rc) − (πr − rr))), averaged; plus reward margins for logging."""
+    logits = beta * ((pc - rc) - (pr - rr))
+    loss = -F.logsigmoid(logits).mean()
+    return loss, {"reward_margin": float(logits.mean() / beta), "reward_acc": float((logits > 0).float().mean())}
+
+
+def sequence_logps(model, batch: dict, side: str) -> torch.Tensor:
+    out = model(input_ids=batch[f"{side}_input_ids"], attention_mask=batch[f"{side}_attention_mask"])
+    return token_logps(out.logits, batch[f"{side}_labels"])
