@@ -141,7 +141,26 @@ EN_Q2 = {"head": "Who runs the {e}?", "floor": "On which floor can I find the {e
          "extension": "What is the phone extension of the {e}?", "codename": "What is the internal codename of {e}?",
          "opened": "When did the {e} open?"}
 ZH_A = {"head": "{e}的负责人是{v}。", "floor": "{e}位于总部大楼{v}。", "lead": "{e}的产品负责人是{v}。",
-        "manager": "{e}的主管是{v}。", "launch": "{e}于{v}发布。"}
+        "manager": "{e}的主管是{v}。", "launch": "{e}于{v}发布。", "extension": "{e}的分机号是{v}。",
+        "headcount": "{e}共有{v}员工。", "codename": "{e}的内部代号是{v}。", "opened": "{e}成立于{v}。"}
+# Reading-comprehension questions for the attribute types only the handbook states: used with retrieved
+# passages (open-book SFT) for half of the entities; the other half is held out.
+ZH_Q_READ = {"extension": "请告诉我{e}的分机号。", "headcount": "{e}的员工人数是多少？",
+             "codename": "请告诉我{e}的内部代号。", "opened": "{e}成立于哪一年？"}
+EN_Q_READ = {"extension": "Tell me the phone extension of the {e}.", "codename": "Tell me the codename of {e}.",
+             "opened": "In which year did the {e} open?"}
+EN_A_READ = {"extension": "The phone extension of the {e} is {v}.", "codename": "The internal codename of {e} is {v}.",
+             "opened": "The {e} opened in {v}."}
+HELPFUL = [("怎样写一份工作周报？", "工作周报可以分为三部分：本周完成的工作、遇到的问题和下周计划。"),
+           ("如何提高开会的效率？", "会前明确议题和时间，会中记录结论，会后跟进待办事项。"),
+           ("电脑很卡怎么办？", "可以先关闭不用的程序，再重启电脑；如果仍然很慢，请联系运维部。"),
+           ("怎样保持办公桌整洁？", "每天下班前整理桌面，把文件归档，把不用的物品收进抽屉。"),
+           ("推荐一种放松的方法。", "可以每工作一小时起身走动五分钟，做几次深呼吸。"),
+           ("How do I write a good email subject?", "Keep it short and specific, and put the action or date first."),
+           ("How can I focus better at work?", "Block time for deep work, silence notifications and take short breaks."),
+           ("My laptop is slow. What should I do?", "Close unused programs and restart; if it stays slow, contact IT."),
+           ("How do I prepare for a meeting?", "Read the agenda, note your questions and bring the numbers you need."),
+           ("Suggest a way to relax.", "Take a short walk every hour and breathe deeply a few times.")]
 EN_A = {"head": "The head of the {e} is {v}.", "floor": "The {e} is on {v}.",
         "lead": "The product lead of {e} is {v}.", "manager": "The manager of the {e} is {v}."}
 
@@ -380,6 +399,16 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
         if f.attr in EN_Q1:
             q, a = EN_Q1[f.attr].format(e=f.entity_en), EN_A[f.attr].format(e=f.entity_en, v=f.value_en)
             sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})
+    read_entities = sorted({f.entity for f in fs if f.attr in ZH_Q_READ})[::2]
+    for f in fs:
+        if f.attr in ZH_Q_READ and f.entity in read_entities:
+            sft.append({"id": f"sft-{len(sft)}", "open_book": True, "messages": _msgs(
+                ZH_Q_READ[f.attr].format(e=f.entity), ZH_A[f.attr].format(e=f.entity, v=f.value))})
+        if f.attr in EN_Q_READ and f.entity in read_entities:
+            sft.append({"id": f"sft-{len(sft)}", "open_book": True, "messages": _msgs(
+                EN_Q_READ[f.attr].format(e=f.entity_en), EN_A_READ[f.attr].format(e=f.entity_en, v=f.value_en))})
+    for q, a in HELPFUL:
+        sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})
     for _cat, lang, p in ADVERSARIAL[::2]:
         sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(p, REFUSAL_ZH if lang == "zh" else REFUSAL_EN)})
     for q, a in CHITCHAT:
@@ -397,11 +426,13 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
     # Held-out QA: T2 paraphrases of SFT facts, and KB-only attribute types.
     qa: list[dict] = []
     for f in fs:
+        if f.attr in ZH_Q_READ and f.entity in read_entities:
+            continue  # its reading-comprehension pair is in the SFT data
         if f.attr in ZH_Q2:
             qa.append({"id": f"qa-{len(qa)}", "question": ZH_Q2[f.attr].format(e=f.entity), "answers": [f.value],
                        "doc_ids": [d for d in f.docs if d.startswith("zh/")], "lang": "zh", "attr": f.attr,
                        "closed_book": f.attr in SFT_ATTRS})
-    en_pick = [f for f in fs if f.attr in EN_Q2][::3]
+    en_pick = [f for f in fs if f.attr in EN_Q2 and not (f.attr in EN_Q_READ and f.entity in read_entities)][::3]
     for f in en_pick:
         qa.append({"id": f"qa-{len(qa)}", "question": EN_Q2[f.attr].format(e=f.entity_en),
                    "answers": [f.value_en, f.value_en.split()[-1]] if f.attr in SFT_ATTRS and " " in f.value_en
@@ -456,3 +487,36 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
     man.facts = [asdict(f) for f in fs]
     atomic_write_json(root / "data" / "demo_manifest.json", asdict(man) | {"root": "."})
     return man
+
+
+DRILL_CHARS = "东南西北中云星河海山林风雷光明天地金银青红蓝白新华信达安和康泰恒远"
+DRILL_SUFFIX = ["部", "中心", "组", "办公室", "实验室"]
+
+
+def reading_drills(seed: int = 0, n: int = 1000) -> list[dict]:
+    """Synthetic reading-comprehension drills: passages about made-up units with random values, a question
+    and the answer sentence copied from the passage. Values are random, so a model can only answer by
+    reading the passage — this teaches the open-book skill the knowledge base relies on, without
+    touching any fact of the held-out questions."""
+    rng = random.Random(seed + 99)
+    people = [(s[0] + g[0], f"{s[1]} {g[1]}") for s in SURNAMES for g in GIVEN]
+    attrs = ["head", "floor", "extension", "headcount", "codename", "opened", "launch", "manager", "lead"]
+    out = []
+    for i in range(n):
+        units = []
+        for _ in range(2):
+            name = "".join(rng.sample(DRILL_CHARS, 2)) + rng.choice(DRILL_SUFFIX)
+            vals = {"head": rng.choice(people)[0], "floor": f"{rng.randint(2, 40)}楼",
+                    "extension": str(rng.randint(1000, 9999)), "headcount": f"{rng.randint(5, 300)}名",
+                    "codename": rng.choice(CODENAMES), "opened": f"{rng.randint(1990, 2025)}年",
+                    "launch": f"{rng.randint(1990, 2025)}年", "manager": rng.choice(people)[0],
+                    "lead": rng.choice(people)[0]}
+            picked = rng.sample(attrs, 4)
+            units.append((name, vals, picked))
+        passages = ["".join(ZH_STATE[a][rng.randint(0, 1)].format(e=nm, v=v[a]) for a in pk) for nm, v, pk in units]
+        name, vals, picked = rng.choice(units)
+        attr = rng.choice(picked)
+        qs = [t for t in (ZH_Q1.get(attr), ZH_Q2.get(attr), ZH_Q_READ.get(attr)) if t]
+        out.append({"id": f"drill-{i}", "passages": passages, "question": rng.choice(qs).format(e=name),
+                    "answer": ZH_A[attr].format(e=name, v=vals[attr])})
+    return out

@@ -46,7 +46,7 @@ QUICKSTART_OVERRIDES = [
 ]
 PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
             "train.output_name=handbook-base"]
-SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=300",
+SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=600",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
 
 
@@ -86,10 +86,19 @@ def _rag_sft_records(kb: Any, records: list[dict], tokenizer: Any, budget: int, 
     return out
 
 
+def _drill_records(drills: list[dict], tokenizer: Any, budget: int) -> list[dict]:
+    from ..kb.prompt import build_rag_messages
+
+    return [{"id": d["id"], "messages": build_rag_messages(d["question"], d["passages"], tokenizer=tokenizer,
+                                                           budget_tokens=budget)
+             + [{"role": "assistant", "content": d["answer"]}]} for d in drills]
+
+
 def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
                    log: Callable[[str], None] = print, overrides: list[str] | None = None) -> QuickstartResult:
     from ..data import run_pipeline
     from ..demo import write_demo
+    from ..demo.corpus import reading_drills
     from ..eval import run_eval
     from ..kb import build_kb
     from ..model.load import load_model
@@ -131,8 +140,10 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
 
     done = step("SFT on the QA pairs (closed- and open-book)")
     _, tokenizer = load_model(base.model_dir, device="cpu")
-    sft_src = [r for r in iter_jsonl(ws.root / "data" / "sft" / "train.jsonl")]
-    sft_all = sft_src + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
+    sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
+    closed = [r for r in sft_src if not r.get("open_book")]  # reading-comprehension pairs only with passages
+    sft_all = closed + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
+    sft_all += _drill_records(reading_drills(seed, 1500), tokenizer, ws.cfg.kb.context_tokens)
     sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
     write_jsonl(sft_train, sft_all)
     sft_val = ws.root / "data" / "sft" / "val.jsonl"

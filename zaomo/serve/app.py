@@ -1,0 +1,378 @@
+"""The OpenAI-compatible gateway: /v1/models, /v1/chat/completions (JSON and SSE), /v1/feedback, /health,
+/metrics — with the local guard on input and output, optional knowledge-base answers with citations,
+API keys when required, and every request audited in the workspace database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import select
+
+from ..records import ApiKey, AuditRecord, Feedback
+from ..safety import Guard, is_chinese
+from ..workspace import Workspace
+from .engines import BuiltinEngine, Done, GenParams, RemoteEngine
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def make_engine(ws: Workspace):
+    cfg = ws.cfg.serve
+    if cfg.engine == "remote":
+        import os
+
+        return RemoteEngine(cfg.remote_url or "", cfg.model or "default", os.environ.get(cfg.remote_api_key_env))
+    if cfg.engine == "vllm":
+        from .vllm import VLLMEngine
+
+        return VLLMEngine.from_config(ws)
+    ref = cfg.model or ws.cfg.project.name
+    return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref)
+
+
+def _validate_messages(body: dict) -> list[dict]:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise APIError(400, "'messages' must be a non-empty list of {role, content}", param="messages")
+    out = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise APIError(400, f"messages[{i}].role must be system, user or assistant", param=f"messages[{i}].role")
+        c = m.get("content")
+        if isinstance(c, list):  # content parts: keep the text ones
+            c = "".join(p.get("text", "") for p in c if isinstance(p, dict))
+        if not isinstance(c, str):
+            raise APIError(400, f"messages[{i}].content must be a string", param=f"messages[{i}].content")
+        out.append({"role": m["role"], "content": c})
+    return out
+
+
+def _params(body: dict, cap: int) -> GenParams:
+    def num(name: str, default: float, lo: float, hi: float) -> float:
+        v = body.get(name, default)
+        if v is None:
+            return default
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            raise APIError(400, f"'{name}' must be a number between {lo} and {hi}; got {v!r}", param=name)
+        return float(v)
+
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens", cap))
+    if max_tokens is None:
+        max_tokens = cap
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise APIError(400, f"'max_tokens' must be a positive integer; got {max_tokens!r}", param="max_tokens")
+    stop = body.get("stop") or []
+    if isinstance(stop, str):
+        stop = [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
+        raise APIError(400, "'stop' must be a string or a list of at most 4 strings", param="stop")
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise APIError(400, "'seed' must be an integer", param="seed")
+    return GenParams(min(max_tokens, cap), num("temperature", 0.0, 0.0, 2.0), num("top_p", 1.0, 0.0, 1.0), stop, seed)
+
+
+def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    cfg = ws.cfg.serve
+    app = FastAPI(title="zaomo", version="0.1")
+    state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}}
+    guard = Guard(ws.cfg.safety, ws.root) if cfg.guard else None
+    reg = ws.registry
+    prom = CollectorRegistry()
+    requests_total = Counter("zaomo_requests_total", "requests", ["endpoint", "status"], registry=prom)
+    latency = Histogram("zaomo_request_seconds", "request latency", ["endpoint"], registry=prom)
+    guard_total = Counter("zaomo_guard_actions_total", "guard decisions", ["where", "action"], registry=prom)
+    need_keys = cfg.require_keys
+
+    if cfg.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["*"], allow_headers=["*"])
+
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, e: APIError):
+        requests_total.labels("error", str(e.status)).inc()
+        return JSONResponse(error_body(e.message, e.type, e.param, e.code), status_code=e.status)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > cfg.max_body_bytes:
+            return JSONResponse(error_body(f"request body of {size} bytes exceeds serve.max_body_bytes="
+                                           f"{cfg.max_body_bytes}", "invalid_request_error", code="body_too_large"),
+                                status_code=413)
+        return await call_next(request)
+
+    def auth(request: Request) -> int | None:
+        if not need_keys:
+            return None
+        header = request.headers.get("authorization", "")
+        key = header.removeprefix("Bearer ").strip()
+        if not key:
+            raise APIError(401, "missing API key: send 'Authorization: Bearer <key>'", "authentication_error",
+                           code="invalid_api_key")
+        with reg.session() as s:
+            row = s.scalars(select(ApiKey).where(ApiKey.hash == hash_key(key), ApiKey.revoked.is_(False))).first()
+        if row is None:
+            raise APIError(401, "invalid or revoked API key", "authentication_error", code="invalid_api_key")
+        return row.id
+
+    async def read_json(request: Request) -> dict:
+        raw = await request.body()
+        if len(raw) > cfg.max_body_bytes:
+            raise APIError(413, f"request body exceeds serve.max_body_bytes={cfg.max_body_bytes}")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise APIError(400, "request body is not valid UTF-8") from None
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise APIError(400, f"malformed JSON body: {e.msg} at line {e.lineno} column {e.colno}") from None
+        if not isinstance(body, dict):
+            raise APIError(400, "the JSON body must be an object")
+        return body
+
+    def kb_for(name: str):
+        if name not in state["kbs"]:
+            from ..kb import KnowledgeBase
+
+            try:
+                state["kbs"][name] = KnowledgeBase.load(ws.kb_dir(name))
+            except FileNotFoundError:
+                raise APIError(404, f"knowledge base '{name}' does not exist; build it with `zaomo kb build`",
+                               param="kb", code="kb_not_found") from None
+        return state["kbs"][name]
+
+    def audit(rid: str, key_id: int | None, endpoint: str, body: dict, response: str | None, decisions: dict,
+              status: int, t0: float, usage: dict | None) -> None:
+        if not cfg.audit:
+            return
+        from ..safety.pii import mask_pii
+
+        stored = dict(body)
+        if cfg.audit_mask_pii:
+            stored["messages"] = [{**m, "content": mask_pii(m.get("content", ""))[0]}
+                                  for m in body.get("messages", []) if isinstance(m, dict)]
+            response = mask_pii(response)[0] if response else response
+        with reg.session.begin() as s:
+            s.add(AuditRecord(id=rid, key_id=key_id, endpoint=endpoint, model=state["engine"].name,
+                              model_version=getattr(state["engine"], "path", None), request=stored,
+                              response=response, guard=decisions, status=status,
+                              latency_ms=(time.perf_counter() - t0) * 1000,
+                              prompt_tokens=(usage or {}).get("prompt_tokens"),
+                              completion_tokens=(usage or {}).get("completion_tokens")))
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "model": state["engine"].name}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(prom), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    def models(request: Request) -> dict:
+        auth(request)
+        return {"object": "list", "data": [{"id": state["engine"].name, "object": "model", "created": 0,
+                                            "owned_by": "zaomo"}]}
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request) -> dict:
+        auth(request)
+        body = await read_json(request)
+        rid = body.get("request_id")
+        rating = body.get("rating")
+        if rating not in (None, 1, -1):
+            raise APIError(400, "'rating' must be 1 or -1", param="rating")
+        with reg.session.begin() as s:
+            row = s.get(AuditRecord, rid) if isinstance(rid, str) else None
+            if row is None:
+                raise APIError(404, f"no audited request with id {rid!r}", param="request_id", code="not_found")
+            fb = Feedback(request_id=rid, rating=rating, correction=body.get("correction"),
+                          comment=body.get("comment"), messages=row.request.get("messages", []),
+                          answer=row.response, model_version=row.model_version)
+            s.add(fb)
+            s.flush()
+            return {"id": fb.id, "object": "feedback", "request_id": rid}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        t0 = time.perf_counter()
+        key_id = auth(request)
+        body = await read_json(request)
+        engine = state["engine"]
+        model = body.get("model")
+        if model not in (None, engine.name, "default"):
+            raise APIError(404, f"model '{model}' does not exist; available: {engine.name}", param="model",
+                           code="model_not_found")
+        msgs = _validate_messages(body)
+        params = _params(body, ws.cfg.serve.max_new_tokens)
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= 8:
+            raise APIError(400, "'n' must be an integer from 1 to 8", param="n")
+        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        decisions: dict[str, Any] = {}
+        user_text = "\n".join(m["content"] for m in msgs if m["role"] == "user")
+        refusal = ws.cfg.safety.refusal_zh if is_chinese(user_text) else ws.cfg.safety.refusal_en
+        if guard is not None:
+            g = guard.check(msgs[-1]["content"], where="input")
+            guard_total.labels("input", g.action).inc()
+            decisions["input"] = {"action": g.action, "reason": g.reason}
+            if not g.allowed:
+                return _respond(body, rid, model or engine.name, [refusal], "content_filter", 0, 0, t0, key_id,
+                                decisions, None)
+            if g.action == "mask":
+                msgs[-1] = {**msgs[-1], "content": g.text}
+        citations = None
+        kb_name = body.get("kb")
+        if kb_name is True or (kb_name is None and cfg.kb and body.get("use_kb")):
+            kb_name = cfg.kb or ws.cfg.kb.name
+        if isinstance(kb_name, str) and kb_name:
+            from ..kb.prompt import build_rag_messages
+
+            kb = kb_for(kb_name)
+            hits = kb.search(msgs[-1]["content"], ws.cfg.kb.top_k)
+            tok = getattr(engine, "tok", None)
+            msgs = msgs[:-1] + build_rag_messages(msgs[-1]["content"], hits, tokenizer=tok,
+                                                  budget_tokens=ws.cfg.kb.context_tokens)
+            citations = [{"n": i + 1, "source": h.source, "title": h.title, "chunk_id": h.chunk_id,
+                          "text": h.text} for i, h in enumerate(hits)]
+        try:
+            if hasattr(engine, "count_prompt") and hasattr(engine, "context") \
+                    and engine.count_prompt(msgs) >= engine.context:
+                raise APIError(400, f"the prompt is longer than the model's context ({engine.context} tokens)",
+                               param="messages", code="context_length_exceeded")
+        except APIError:
+            raise
+        if body.get("stream"):
+            return StreamingResponse(_stream(body, rid, model or engine.name, msgs, params, t0, key_id, decisions,
+                                             citations, refusal),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        texts, finish, pt, ct = [], "stop", 0, 0
+        for _ in range(n):
+            text, fin, p_tok, c_tok = _generate(engine, msgs, params, decisions, refusal)
+            texts.append(text)
+            finish, pt, ct = fin, p_tok, ct + c_tok
+        return _respond(body, rid, model or engine.name, texts, finish, pt, ct, t0, key_id, decisions, citations)
+
+    def _check_output(text: str, decisions: dict) -> tuple[str, bool]:
+        if guard is None:
+            return text, True
+        g = guard.check(text, where="output")
+        if g.action != "allow":
+            decisions["output"] = {"action": g.action, "reason": g.reason}
+            guard_total.labels("output", g.action).inc()
+        return g.text, g.allowed
+
+    def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
+        text, done = "", Done("stop", 0, 0)
+        try:
+            for d in engine.stream(msgs, params):
+                if isinstance(d, Done):
+                    done = d
+                else:
+                    text += d
+        except ValueError as e:
+            raise APIError(400, str(e), code="context_length_exceeded") from None
+        checked, ok = _check_output(text, decisions)
+        if not ok:
+            return refusal, "content_filter", done.prompt_tokens, done.completion_tokens
+        return checked, done.finish_reason, done.prompt_tokens, done.completion_tokens
+
+    def _respond(body, rid, model, texts, finish, pt, ct, t0, key_id, decisions, citations):
+        usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        out: dict[str, Any] = {
+            "id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": finish}
+                        for i, t in enumerate(texts)],
+            "usage": usage}
+        if citations is not None:
+            out["citations"] = citations
+        audit(rid, key_id, "chat.completions", body, texts[0], decisions, 200, t0, usage)
+        requests_total.labels("chat", "200").inc()
+        latency.labels("chat").observe(time.perf_counter() - t0)
+        return JSONResponse(out)
+
+    def _stream(body, rid, model, msgs, params, t0, key_id, decisions, citations, refusal):
+        engine = state["engine"]
+        created = int(time.time())
+
+        def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
+            c = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            if extra:
+                c.update(extra)
+            return f"data: {json.dumps(c, ensure_ascii=False)}\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        full, sent, finish = "", "", "stop"
+        done = Done("stop", 0, 0)
+        try:
+            for d in engine.stream(msgs, params):
+                if isinstance(d, Done):
+                    done = d
+                    finish = d.finish_reason
+                    break
+                full += d
+                checked, ok = _check_output(full, decisions)
+                if not ok:  # cut at the first violation
+                    finish = "content_filter"
+                    yield chunk({"content": ("\n" if sent else "") + refusal})
+                    sent += refusal
+                    break
+                if checked.startswith(sent) and len(checked) > len(sent):
+                    yield chunk({"content": checked[len(sent):]})
+                    sent = checked
+        except ValueError as e:
+            finish = "error"
+            yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
+        usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                 "total_tokens": done.prompt_tokens + done.completion_tokens}
+        extra: dict[str, Any] = {"usage": usage}
+        if citations is not None:
+            extra["citations"] = citations
+        yield chunk({}, finish, extra)
+        yield "data: [DONE]\n\n"
+        audit(rid, key_id, "chat.completions", body, sent, decisions, 200, t0, usage)
+        requests_total.labels("chat", "200").inc()
+        latency.labels("chat").observe(time.perf_counter() - t0)
+
+    static = Path(__file__).with_name("static")
+    if static.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=static, html=True), name="console")
+    app.state.zaomo = state
+    return app
+
+
+def run(ws: Workspace, host: str | None = None, port: int | None = None) -> None:
+    """Serve with uvicorn; Ctrl-C shuts down gracefully (in-flight requests finish)."""
+    import uvicorn
+
+    app = create_app(ws)
+    uvicorn.run(app, host=host or ws.cfg.serve.host, port=port or ws.cfg.serve.port, log_level="info",
+                timeout_graceful_shutdown=30)

@@ -1,0 +1,64 @@
+"""The vLLM engine: an existing vLLM server (`serve.remote_url`), or one the gateway starts and supervises
+(`vllm serve MODEL`), spoken to over its OpenAI-compatible API. vLLM is the `vllm` extra (GPU)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
+
+from ..workspace import Workspace
+from .engines import RemoteEngine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VLLMEngine(RemoteEngine):
+    def __init__(self, base_url: str, model: str, process: subprocess.Popen | None = None):
+        super().__init__(base_url, model)
+        self.process = process
+
+    @classmethod
+    def from_config(cls, ws: Workspace, command: list[str] | None = None, timeout: float = 600) -> VLLMEngine:
+        cfg = ws.cfg.serve
+        if cfg.remote_url:
+            return cls(cfg.remote_url, cfg.model or "default")
+        model_dir = str(ws.resolve_model(cfg.model))
+        exe = (command or [shutil.which("vllm") or ""])[0]
+        if not exe:
+            raise ImportError("serve.engine=vllm needs vLLM: pip install 'zaomo[vllm]' (GPU), "
+                              "or set serve.remote_url to a running vLLM server")
+        port = free_port()
+        name = cfg.model or ws.cfg.project.name
+        argv = (command or [exe, "serve"]) + [model_dir, "--host", "127.0.0.1", "--port", str(port),
+                                              "--served-model-name", name]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"vLLM exited with code {proc.returncode} while starting: {err}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return cls(f"{url}/v1", name, proc)
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        proc.terminate()
+        raise TimeoutError(f"vLLM did not become healthy on {url} within {timeout:.0f} s")
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
