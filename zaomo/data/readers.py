@@ -129,7 +129,7 @@ def _read_jsonl(path: Path, source: str) -> Iterator[Document | ReadProblem]:
 def _read_html(data: str) -> str:
     import trafilatura
 
-    return trafilatura.extract(data, include_comments=False, include_tables=True, favor_recall=True) or ""
+    return trafilatura.extract(data, include_comments=False, include_tables=True, favor_precision=True) or ""
 
 
 def iter_documents(path: str | Path, root: str | Path | None = None) -> Iterator[Document | ReadProblem]:

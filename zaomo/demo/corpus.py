@@ -493,7 +493,7 @@ DRILL_CHARS = "东南西北中云星河海山林风雷光明天地金银青红�
 DRILL_SUFFIX = ["部", "中心", "组", "办公室", "实验室"]
 
 
-def reading_drills(seed: int = 0, n: int = 1000) -> list[dict]:
+def reading_drills(seed: int = 0, n: int = 1000, n_passages: int = 1) -> list[dict]:
     """Synthetic reading-comprehension drills: passages about made-up units with random values, a question
     and the answer sentence copied from the passage. Values are random, so a model can only answer by
     reading the passage — this teaches the open-book skill the knowledge base relies on, without
@@ -504,7 +504,7 @@ def reading_drills(seed: int = 0, n: int = 1000) -> list[dict]:
     out = []
     for i in range(n):
         units = []
-        for _ in range(2):
+        for _ in range(n_passages):
             name = "".join(rng.sample(DRILL_CHARS, 2)) + rng.choice(DRILL_SUFFIX)
             vals = {"head": rng.choice(people)[0], "floor": f"{rng.randint(2, 40)}楼",
                     "extension": str(rng.randint(1000, 9999)), "headcount": f"{rng.randint(5, 300)}名",
@@ -518,5 +518,5 @@ def reading_drills(seed: int = 0, n: int = 1000) -> list[dict]:
         attr = rng.choice(picked)
         qs = [t for t in (ZH_Q1.get(attr), ZH_Q2.get(attr), ZH_Q_READ.get(attr)) if t]
         out.append({"id": f"drill-{i}", "passages": passages, "question": rng.choice(qs).format(e=name),
-                    "answer": ZH_A[attr].format(e=name, v=vals[attr])})
+                    "answer": ZH_A[attr].format(e=name, v=vals[attr]), "value": vals[attr]})
     return out

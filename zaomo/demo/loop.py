@@ -40,13 +40,13 @@ QUICKSTART_OVERRIDES = [
     "train.save_every=100",
     "train.log_every=20",
     "kb.sources=[data/raw/handbook]",
-    "kb.top_k=2",
+    "kb.top_k=1",
     "kb.context_tokens=200",
     "eval.max_new_tokens=32",
 ]
 PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
             "train.output_name=handbook-base"]
-SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=600",
+SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=800",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
 
 
@@ -143,7 +143,7 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
     sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
     closed = [r for r in sft_src if not r.get("open_book")]  # reading-comprehension pairs only with passages
     sft_all = closed + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
-    sft_all += _drill_records(reading_drills(seed, 1500), tokenizer, ws.cfg.kb.context_tokens)
+    sft_all += _drill_records(reading_drills(seed, 2000), tokenizer, ws.cfg.kb.context_tokens)
     sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
     write_jsonl(sft_train, sft_all)
     sft_val = ws.root / "data" / "sft" / "val.jsonl"

@@ -1,0 +1,67 @@
+"""`zaomo eval` and `zaomo eval compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .common import ConfigOpt, SetOpt, WorkspaceOpt, console, friendly_errors, open_workspace
+
+
+def register(app: typer.Typer) -> None:
+    ev = typer.Typer(help="评估: evaluate a model or endpoint; compare two reports.", invoke_without_command=True)
+    app.add_typer(ev, name="eval")
+
+    @ev.callback()
+    @friendly_errors
+    def evaluate(
+        ctx: typer.Context,
+        target: Annotated[str | None, typer.Option(help="model dir/name or http(s) endpoint")] = None,
+        tasks: Annotated[str | None, typer.Option(help="comma-separated: perplexity,qa,choice,safety")] = None,
+        kb: Annotated[str | None, typer.Option(help="answer QA open-book from this knowledge base")] = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
+    ) -> None:
+        """Evaluate; prints the metrics and the HTML report path."""
+        if ctx.invoked_subcommand:
+            return
+        from ..eval import run_eval
+
+        ws = open_workspace(workspace, config, set_)
+        rag = None
+        if kb:
+            from ..kb import KnowledgeBase
+            from ..kb.prompt import build_rag_messages
+
+            base = KnowledgeBase.load(ws.kb_dir(kb))
+
+            def rag(q: str) -> list[dict]:
+                return build_rag_messages(q, base.search(q, ws.cfg.kb.top_k), budget_tokens=ws.cfg.kb.context_tokens)
+        rep = run_eval(ws, target, tasks.split(",") if tasks else None, rag=rag)
+        t = Table("metric", "value", title=f"eval {rep.run_id}")
+        for k, v in rep.metrics.items():
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        console.print(t)
+        console.print(f"report: {rep.html_path}")
+
+    @ev.command("compare")
+    @friendly_errors
+    def compare_cmd(old: Path, new: Path, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+                    set_: SetOpt = None) -> None:
+        """Deltas with bootstrap CIs; exits 1 when a gate in eval.gates is crossed."""
+        from ..eval.compare import compare
+
+        ws = open_workspace(workspace, config, set_)
+        c = compare(old, new, ws.cfg.eval.gates, ws.cfg.eval.bootstrap)
+        t = Table("metric", "old", "new", "delta", "95% CI")
+        for k, (o, n, d, lo, hi) in c.deltas.items():
+            ci = "" if lo != lo else f"[{lo:+.3f}, {hi:+.3f}]"
+            t.add_row(k, f"{o:.4f}", f"{n:.4f}", f"{d:+.4f}", ci)
+        console.print(t)
+        if not c.passed:
+            for f in c.failures:
+                console.print(f"[red]gate failed:[/red] {f}")
+            raise typer.Exit(1)
+        console.print("[green]all gates passed[/green]")

@@ -1,0 +1,50 @@
+"""`zaomo tokenizer train`, `zaomo train`, `zaomo export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import ConfigOpt, SetOpt, WorkspaceOpt, console, friendly_errors, open_workspace
+
+
+def register(app: typer.Typer) -> None:
+    tok = typer.Typer(help="Tokenizer training.", no_args_is_help=True)
+    app.add_typer(tok, name="tokenizer")
+
+    @tok.command("train")
+    @friendly_errors
+    def tokenizer_train(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+        """Train a byte-level BPE on the clean corpus (or copy a base model's tokenizer)."""
+        from ..model.tokenizer import train_tokenizer
+
+        ws = open_workspace(workspace, config, set_)
+        out = train_tokenizer(ws)
+        console.print(f"tokenizer saved to {out}")
+
+    @app.command()
+    @friendly_errors
+    def train(
+        resume: Annotated[str | None, typer.Option(help="continue this run id exactly")] = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
+    ) -> None:
+        """Pretrain, SFT or DPO (train.stage) with full, LoRA, QLoRA or prefix tuning (train.method)."""
+        from ..train import run_training
+
+        ws = open_workspace(workspace, config, set_)
+        r = run_training(ws, resume=resume)
+        console.print(f"run {r.run_id}: model saved to {r.model_dir}")
+        for k, v in r.metrics.items():
+            console.print(f"  {k}: {v}")
+
+    @app.command()
+    @friendly_errors
+    def export(src: Path, dst: Path) -> None:
+        """Merge a LoRA adapter into its base and save a standalone Hugging Face directory."""
+        from ..model.load import load_model, save_model
+
+        model, tokenizer = load_model(src, device="cpu")
+        save_model(model, tokenizer, dst)
+        console.print(f"exported {src} → {dst} (loads with AutoModelForCausalLM.from_pretrained)")
