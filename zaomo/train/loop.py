@@ -138,9 +138,9 @@ def _datasets(ws: Workspace, tok, train_f: Path, val_f: Path | None) -> tuple[An
     train = loader(train_f, tok, L)
     if val_f:
         return train, loader(val_f, tok, L)
-    # no validation file: hold out a deterministic 5% (at least one example)
-    k = max(1, len(train) // 20)
-    return train[k:], train[:k]
+    # no validation file: hold out every 20th example (deterministic, spread over the file)
+    held = set(range(0, len(train), 20))
+    return [e for i, e in enumerate(train) if i not in held], [train[i] for i in sorted(held)]
 
 
 def _order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -262,6 +262,12 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                                   config=cfg.model_dump(mode="json"), versions=package_versions(),
                                   inputs={str(train_f): file_hash(train_f)}, path=str(run_dir))
 
+        if last is None:  # the starting point, so every curve shows where it came from
+            v0 = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device,
+                           ref_fn and (lambda b, s: ref_fn(b, s, None, val=True)), t.dpo.beta)
+            if rank == 0 and not math.isnan(v0):
+                with open(metrics_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": 0, "val_loss": v0}) + "\n")
         model.train()
         n = len(train_ds)
         per_rank = t.batch_size
@@ -295,7 +301,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                             f"loss is {float(loss)} at step {step}: lower train.lr or check the data "
                             f"(the last good checkpoint is in {ckpt_root})")
                     acc.backward(loss / t.grad_accum)
-                    step_loss += float(loss) / t.grad_accum
+                    step_loss += float(loss.detach()) / t.grad_accum
                     tokens_seen += int(b.get("attention_mask", b.get("chosen_attention_mask")).sum()) * world \
                         if "attention_mask" in b or "chosen_attention_mask" in b else 0
                 if t.grad_clip > 0:
