@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -69,3 +70,40 @@ class Server:
 @pytest.fixture
 def serve_app():
     return Server
+
+
+def scripted_engine(tiny_model_dir):
+    """The tiny model, biased so that it emits "好的" and then <|im_end|> (EOS)."""
+    from zaomo.serve.engines import BuiltinEngine
+
+    eng = BuiltinEngine(tiny_model_dir, device="cpu", name="tiny")
+    tok = eng.tok
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    script = tok("好的", add_special_tokens=False)["input_ids"] + [eos]
+    state = {"i": 0}
+    model = eng.model
+
+    def hook(module, args, output):
+        # bias the last position towards the scripted token of this step
+        logits = output.logits
+        want = script[min(state["i"], len(script) - 1)]
+        bias = torch.full_like(logits[:, -1, :], -1e4)
+        bias[:, want] = 1e4
+        logits[:, -1, :] = bias
+        state["i"] += 1
+        return output
+
+    model.register_forward_hook(hook)
+    eng.reset_script = lambda: state.update(i=0)
+    eng.script_len = len(script) - 1
+    return eng
+
+
+@pytest.fixture
+def eos_engine(tiny_model_dir):
+    return scripted_engine(tiny_model_dir)
+
+
+@pytest.fixture
+def eos_engine_factory(tiny_model_dir):
+    return lambda: scripted_engine(tiny_model_dir)

@@ -6,39 +6,12 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-import torch
 from sqlalchemy import select
 
 from zaomo.records import AuditRecord, Feedback
 from zaomo.serve.app import create_app
-from zaomo.serve.engines import BuiltinEngine, Done, GenParams
+from zaomo.serve.engines import Done, GenParams
 from zaomo.workspace import Workspace
-
-
-@pytest.fixture
-def eos_engine(tiny_model_dir):
-    """The tiny model, biased so that it emits two ordinary tokens and then <|im_end|> (EOS)."""
-    eng = BuiltinEngine(tiny_model_dir, device="cpu", name="tiny")
-    tok = eng.tok
-    eos = tok.convert_tokens_to_ids("<|im_end|>")
-    script = tok("好的", add_special_tokens=False)["input_ids"] + [eos]
-    state = {"i": 0}
-    model = eng.model
-
-    def hook(module, args, output):
-        # bias the last position towards the scripted token of this step
-        logits = output.logits
-        want = script[min(state["i"], len(script) - 1)]
-        bias = torch.full_like(logits[:, -1, :], -1e4)
-        bias[:, want] = 1e4
-        logits[:, -1, :] = bias
-        state["i"] += 1
-        return output
-
-    model.register_forward_hook(hook)
-    eng.reset_script = lambda: state.update(i=0)
-    eng.script_len = len(script) - 1
-    return eng
 
 
 def test_engine_stops_at_eos(eos_engine):

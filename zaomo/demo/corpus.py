@@ -513,7 +513,8 @@ def reading_drills(seed: int = 0, n: int = 1000, n_passages: int = 1) -> list[di
                     "lead": rng.choice(people)[0]}
             picked = rng.sample(attrs, 4)
             units.append((name, vals, picked))
-        passages = ["".join(ZH_STATE[a][rng.randint(0, 1)].format(e=nm, v=v[a]) for a in pk) for nm, v, pk in units]
+        # the handbook's main phrasing, so the answer sentence stands verbatim in the passage (copyable)
+        passages = ["".join(ZH_STATE[a][0].format(e=nm, v=v[a]) for a in pk) for nm, v, pk in units]
         name, vals, picked = rng.choice(units)
         attr = rng.choice(picked)
         qs = [t for t in (ZH_Q1.get(attr), ZH_Q2.get(attr), ZH_Q_READ.get(attr)) if t]
