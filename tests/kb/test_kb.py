@@ -81,9 +81,14 @@ def test_prompt_respects_budget_and_citations_are_checked(tmp_path):
     fact = hits[0].text.split("。")[2] + "。"  # the extension sentence of the best passage
     good = answer(kb, lambda m: fact + "[1]", "研发部的分机号是多少？", k=3)
     assert good.citations[0]["n"] == 1 and good.supported == [True]
-    bad = answer(kb, lambda m: "天气很好，适合出去玩。[2]", "研发部的分机号是多少？", k=3)
+    bad = answer(kb, lambda m: "天气很好，适合出去玩。[2]", "研发部的分机号是多少？", k=3, quote_unsupported=False)
     assert bad.supported == [False]
     assert not support("完全无关的句子", hits[0].text)
+    # a changed number is not supported; with grounding the passage sentence is quoted instead
+    wrong = fact.replace(fact.rstrip("。")[-4:], "0000")
+    assert not support(wrong, hits[0].text)
+    grounded = answer(kb, lambda m: wrong, "研发部的分机号是多少？", k=3)
+    assert grounded.text == fact + "[1]" and grounded.supported == [True]
 
 
 def test_relevance_floor_says_nothing_found(tmp_path):

@@ -95,3 +95,29 @@ def test_api_keys_required_when_configured(tmp_path, eos_engine, serve_app):
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=srv.url + "/v1", api_key="wrong").models.list()
         assert openai.OpenAI(base_url=srv.url + "/v1", api_key="zk-good-key").models.list().data[0].id == "tiny"
+
+
+def test_kb_mode_cites_sources_and_quotes_when_unsupported(tmp_path, eos_engine, serve_app):
+    from zaomo.demo import write_demo
+    from zaomo.kb import build_kb
+
+    ws = Workspace.open(Workspace.init(tmp_path).root, overrides=["kb.sources=[data/raw/handbook]", "kb.top_k=1"])
+    write_demo(ws.root)
+    build_kb(ws)
+    with serve_app(create_app(ws, engine=eos_engine)) as srv:
+        eos_engine.reset_script()
+        r = httpx.post(srv.url + "/v1/chat/completions", timeout=30, json={
+            "kb": "default", "messages": [{"role": "user", "content": "研发部的分机号是多少？"}]}).json()
+        assert r["citations"][0]["source"] in ("zh/departments.md", "zh/guide.md")
+        content = r["choices"][0]["message"]["content"]
+        # the scripted model says "好的", which no passage supports: the gateway quotes the evidence instead
+        assert content.endswith("[1]") and "分机" in content and content[:-3] in r["citations"][0]["text"]
+        eos_engine.reset_script()
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused")
+        chunks = list(client.chat.completions.create(model="tiny", stream=True, extra_body={"kb": "default"},
+                                                     messages=[{"role": "user", "content": "研发部在几楼？"}]))
+        last = chunks[-1].model_dump()
+        assert last["citations"][0]["n"] == 1
+        r = httpx.post(srv.url + "/v1/chat/completions", timeout=30, json={
+            "kb": "nope", "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 404 and "zaomo kb build" in r.json()["error"]["message"]

@@ -23,3 +23,6 @@ class KBConfig(Section):
     store: Literal["local", "milvus", "qdrant"] = Field("local", description="where vectors live")
     store_url: str | None = Field(None, description="Milvus/Qdrant URL or local path")
     context_tokens: int = Field(512, ge=32, description="token budget for retrieved text in the prompt")
+    unsupported: Literal["quote", "keep"] = Field(
+        "quote", description="an answer the retrieved passages do not support: quote the best-matching "
+        "passage sentence with its citation instead (quote), or return it as generated (keep)")

@@ -46,7 +46,7 @@ QUICKSTART_OVERRIDES = [
 ]
 PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
             "train.output_name=handbook-base"]
-SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=800",
+SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=600",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
 
 
@@ -143,7 +143,7 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
     sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
     closed = [r for r in sft_src if not r.get("open_book")]  # reading-comprehension pairs only with passages
     sft_all = closed + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
-    sft_all += _drill_records(reading_drills(seed, 2000), tokenizer, ws.cfg.kb.context_tokens)
+    sft_all += _drill_records(reading_drills(seed, 1500), tokenizer, ws.cfg.kb.context_tokens)
     sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
     write_jsonl(sft_train, sft_all)
     sft_val = ws.root / "data" / "sft" / "val.jsonl"
@@ -163,7 +163,13 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
     ev_base = run_eval(ws, target=str(base.model_dir), tasks=["perplexity", "qa"], progress=progress)
     ev_sft = run_eval(ws, target=str(sft.model_dir), tasks=["perplexity", "qa", "choice", "safety"],
                       progress=progress)
-    ev_rag = run_eval(ws, target=str(sft.model_dir), tasks=["qa"], rag=rag, progress=progress)
+    def grounded(question: str, generated: str) -> str:
+        from ..kb.answer import ground
+
+        return ground(question, generated, kb.search(question, ws.cfg.kb.top_k))[0]
+
+    ev_rag = run_eval(ws, target=str(sft.model_dir), tasks=["qa"], rag=rag, progress=progress,
+                      ground=grounded if ws.cfg.kb.unsupported == "quote" else None)
     from ..kb.evaluate import retrieval_metrics
 
     qa_items = list(iter_jsonl(ws.path(ws.cfg.eval.qa_file)))
@@ -189,6 +195,8 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
             "qa_pretrained": ev_base.metrics.get("qa.accuracy"),
             "qa_sft": ev_sft.metrics.get("qa.accuracy"),
             "qa_sft_kb": ev_rag.metrics.get("qa.accuracy"),
+            "qa_sft_kb_generated": ev_rag.metrics.get("qa.accuracy_generated"),
+            "kb_quoted_share": ev_rag.metrics.get("qa.grounded_share"),
             "choice_sft": ev_sft.metrics.get("choice.accuracy"),
             "refusal_rate_adversarial": ev_sft.metrics.get("safety.refusal_rate"),
             "attack_success_rate": ev_sft.metrics.get("safety.attack_success_rate"),
@@ -287,6 +295,8 @@ def table_rows(res: QuickstartResult) -> list[tuple[str, str]]:
         (f"QA accuracy, pretrained ({m.get('qa_items')} held-out)", _fmt(m.get("qa_pretrained"), True)),
         ("QA accuracy, SFT", _fmt(m.get("qa_sft"), True)),
         ("QA accuracy, SFT + knowledge base", _fmt(m.get("qa_sft_kb"), True)),
+        ("  the model's own open-book answers", _fmt(m.get("qa_sft_kb_generated"), True)),
+        ("  answers replaced by quoted evidence", _fmt(m.get("kb_quoted_share"), True)),
         ("retrieval recall@5", _fmt(m.get("retrieval_recall@5"), True)),
         ("multiple choice, SFT", _fmt(m.get("choice_sft"), True)),
         ("refusal rate on adversarial prompts", _fmt(m.get("refusal_rate_adversarial"), True)),

@@ -41,18 +41,25 @@ def _target(ws: Workspace, target: str | None):
     return LocalTarget(ws.resolve_model(t), ws.cfg.eval.batch_size, device=ws.cfg.project.device)
 
 
-def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], list[dict]] | None) -> tuple[dict, list]:
+def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], list[dict]] | None,
+            ground: Callable[[str, str], str] | None = None) -> tuple[dict, list]:
+    """Generative QA. With `ground` (the knowledge base's citation check), the scored answer is the grounded
+    one and the model's own generation is scored too, as `accuracy_generated`."""
     convs = [rag(it["question"]) if rag else [{"role": "user", "content": it["question"]}] for it in items]
-    preds = tgt.generate(convs, max_new_tokens)
+    raw = tgt.generate(convs, max_new_tokens)
     rows = []
-    for it, p in zip(items, preds):
+    for it, g in zip(items, raw):
         golds = [str(a) for a in it["answers"]]
-        rows.append({"id": it["id"], "question": it["question"], "prediction": p, "answers": golds,
-                     "correct": M.answer_recall(p, golds), "em": M.exact_match(p, golds), "f1": M.f1(p, golds),
-                     "lang": it.get("lang")})
+        p = ground(it["question"], g) if ground else g
+        rows.append({"id": it["id"], "question": it["question"], "prediction": p, "generated": g, "answers": golds,
+                     "correct": M.answer_recall(p, golds), "correct_generated": M.answer_recall(g, golds),
+                     "em": M.exact_match(p, golds), "f1": M.f1(p, golds), "lang": it.get("lang")})
     n = max(1, len(rows))
     m = {"accuracy": sum(r["correct"] for r in rows) / n, "exact_match": sum(r["em"] for r in rows) / n,
          "f1": sum(r["f1"] for r in rows) / n, "n": len(rows)}
+    if ground:
+        m["accuracy_generated"] = sum(r["correct_generated"] for r in rows) / n
+        m["grounded_share"] = sum(r["prediction"] != r["generated"] for r in rows) / n
     return m, rows
 
 
@@ -126,7 +133,8 @@ def eval_safety(tgt, items: list[dict], max_new_tokens: int) -> tuple[dict, list
 
 
 def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None = None,
-             rag: Callable[[str], list[dict]] | None = None, progress: bool = True) -> EvalReport:
+             rag: Callable[[str], list[dict]] | None = None, progress: bool = True,
+             ground: Callable[[str, str], str] | None = None) -> EvalReport:
     cfg = ws.cfg.eval
     tasks = tasks or cfg.tasks
     unknown = set(tasks) - {"perplexity", "qa", "choice", "safety"}
@@ -155,7 +163,7 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
             data_hashes[str(f)] = file_hash(f)
             rep.metrics.update({f"perplexity.{k}": v for k, v in tgt.perplexity(texts).items()})
     if "qa" in tasks and (qa := items_of(cfg.qa_file)):
-        m, rows = eval_qa(tgt, qa, cfg.max_new_tokens, rag)
+        m, rows = eval_qa(tgt, qa, cfg.max_new_tokens, rag, ground)
         rep.metrics.update({f"qa.{k}": v for k, v in m.items()})
         rep.items["qa"] = rows
     if "choice" in tasks and tgt.kind == "local" and (mc := items_of(cfg.choice_file)):
@@ -170,7 +178,8 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
     rep.card = {
         "target": tgt.path, "target_kind": tgt.kind,
         "model_hash": dir_hash(tgt.path) if tgt.kind == "local" and Path(tgt.path).is_dir() else None,
-        "tasks": tasks, "mode": {"qa": "open-book (rag)" if rag else "closed-book", "choice": f"{cfg.choice_mode} "
+        "tasks": tasks, "mode": {"qa": ("open-book (rag)" if rag else "closed-book")
+                                 + (", unsupported answers replaced by quoted evidence" if ground else ""), "choice": f"{cfg.choice_mode} "
                                  "log-likelihood", "perplexity": "non-overlapping windows of max_position_embeddings"},
         "prompts": {"qa": "chat template, user turn = question" + (" after retrieved passages" if rag else ""),
                     "choice": "question, lettered options, '答案：' then each letter scored"},

@@ -21,24 +21,60 @@ class Answer:
     found: bool = True
 
 
-def _bigrams(s: str) -> set[str]:
+def _grams(s: str, n: int) -> set[str]:
     s = re.sub(r"\W+", "", s.lower())
-    return {s[i:i + 2] for i in range(len(s) - 1)}
+    return {s[i:i + n] for i in range(len(s) - n + 1)}
 
 
-def support(sentence: str, passage: str, threshold: float = 0.3) -> bool:
-    a = _bigrams(CITE.sub("", sentence))
-    return bool(a) and len(a & _bigrams(passage)) / len(a) >= threshold
+def _bigrams(s: str) -> set[str]:
+    return _grams(s, 2)
+
+
+def support(sentence: str, passage: str, threshold: float = 0.9) -> bool:
+    """A sentence is supported when (nearly) all its character trigrams occur in the passage: a changed
+    number or name breaks the trigrams around it, so "共有162名" is not supported by "共有97名"."""
+    a = _grams(CITE.sub("", sentence), 3)
+    return bool(a) and len(a & _grams(passage, 3)) / len(a) >= threshold
+
+
+def best_sentence(question: str, hits: list) -> tuple[int, str]:
+    """(passage number, sentence) among the retrieved passages that best matches the question."""
+    from .chunk import sentences
+
+    q = _bigrams(question)
+    best = (0, -1.0, "")
+    for n, h in enumerate(hits, 1):
+        for s in sentences(h.text if hasattr(h, "text") else str(h)):
+            score = len(q & _bigrams(s)) / (1 + 0.01 * len(s))
+            if score > best[1]:
+                best = (n, score, s)
+    return best[0], best[2]
+
+
+def ground(question: str, text: str, hits: list) -> tuple[str, bool]:
+    """Keep a generated answer the passages support; otherwise quote the passage sentence that best matches
+    the question, with its citation. Returns (answer, was_generated_answer_kept)."""
+    if not hits:
+        return text, True
+    body = CITE.sub("", text).strip()
+    if body and any(support(body, h.text if hasattr(h, "text") else str(h)) for h in hits):
+        return text, True
+    n, sent = best_sentence(question, hits)
+    if not sent:
+        return text, True
+    return f"{sent}[{n}]", False
 
 
 def answer(kb, generate: Callable[[list[dict]], str], question: str, k: int = 3, tokenizer=None,
-           budget_tokens: int = 512, none_message: str | None = None) -> Answer:
+           budget_tokens: int = 512, none_message: str | None = None, quote_unsupported: bool = True) -> Answer:
     hits = kb.search(question, k)
     if not hits:
         msg = none_message or ("知识库中没有相关内容。" if re.search(r"[\u4e00-\u9fff]", question)
                                else "The knowledge base has nothing on this.")
         return Answer(msg, found=False)
     text = generate(build_rag_messages(question, hits, tokenizer, budget_tokens))
+    if quote_unsupported:
+        text, _ = ground(question, text, hits)
     cited = [int(m) for m in CITE.findall(text)]
     if not cited:  # attribute to the passage the answer overlaps most
         overlaps = [len(_bigrams(text) & _bigrams(h.text)) for h in hits]

@@ -247,6 +247,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             if g.action == "mask":
                 msgs[-1] = {**msgs[-1], "content": g.text}
         citations = None
+        kb_hits: list = []
+        question = msgs[-1]["content"]
         kb_name = body.get("kb")
         if kb_name is True or (kb_name is None and cfg.kb and body.get("use_kb")):
             kb_name = cfg.kb or ws.cfg.kb.name
@@ -254,7 +256,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             from ..kb.prompt import build_rag_messages
 
             kb = kb_for(kb_name)
-            hits = kb.search(msgs[-1]["content"], ws.cfg.kb.top_k)
+            hits = kb_hits = kb.search(msgs[-1]["content"], ws.cfg.kb.top_k)
             tok = getattr(engine, "tok", None)
             msgs = msgs[:-1] + build_rag_messages(msgs[-1]["content"], hits, tokenizer=tok,
                                                   budget_tokens=ws.cfg.kb.context_tokens)
@@ -274,6 +276,12 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         texts, finish, pt, ct = [], "stop", 0, 0
         for _ in range(n):
             text, fin, p_tok, c_tok = _generate(engine, msgs, params, decisions, refusal)
+            if kb_hits and ws.cfg.kb.unsupported == "quote" and fin != "content_filter":
+                from ..kb.answer import ground
+
+                text, kept = ground(question, text, kb_hits)
+                if not kept:
+                    decisions["grounding"] = {"action": "quoted", "reason": "answer not supported by the passages"}
             texts.append(text)
             finish, pt, ct = fin, p_tok, ct + c_tok
         return _respond(body, rid, model or engine.name, texts, finish, pt, ct, t0, key_id, decisions, citations)
