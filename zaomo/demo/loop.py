@@ -11,7 +11,8 @@ import base64
 import html
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,12 +96,14 @@ def _drill_records(drills: list[dict], tokenizer: Any, budget: int) -> list[dict
 
 
 def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
-                   log: Callable[[str], None] = print, overrides: list[str] | None = None) -> QuickstartResult:
+                   log: Callable[[str], None] = print, overrides: list[str] | None = None,
+                   drills: int = 1500) -> QuickstartResult:
     from ..data import run_pipeline
     from ..demo import write_demo
     from ..demo.corpus import reading_drills
     from ..eval import run_eval
     from ..kb import build_kb
+    from ..kb.evaluate import retrieval_metrics
     from ..model.load import load_model
     from ..model.tokenizer import train_tokenizer
     from ..train import run_training
@@ -109,49 +112,46 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
     timings: dict[str, float] = {}
     root = Path(root)
     ws = Workspace.init(root, ZaomoConfig())
-    _with(ws, QUICKSTART_OVERRIDES + [f"project.seed={seed}"] + list(overrides or []))
+    extra = list(overrides or [])  # the user's --set wins over every stage's recipe
+    _with(ws, QUICKSTART_OVERRIDES + [f"project.seed={seed}"] + extra)
     ws.save_config()
 
-    def step(name: str) -> Callable[[], None]:
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
         start = time.perf_counter()
         log(f"[bold cyan]▶ {name}[/bold cyan]")
-        return lambda: timings.__setitem__(name, round(time.perf_counter() - start, 1))
+        yield
+        timings[name] = round(time.perf_counter() - start, 1)
 
-    done = step("demo corpus")
-    manifest = write_demo(ws.root, seed=seed)
-    done()
+    with step("demo corpus"):
+        manifest = write_demo(ws.root, seed=seed)
 
-    done = step("data: clean, filter, dedup, split")
-    report = run_pipeline(ws, progress=progress)
-    done()
+    with step("data: clean, filter, dedup, split"):
+        report = run_pipeline(ws, progress=progress)
 
-    done = step("tokenizer: byte-level BPE")
-    tok_dir = train_tokenizer(ws)
-    done()
+    with step("tokenizer: byte-level BPE"):
+        tok_dir = train_tokenizer(ws)
 
-    done = step("pretrain a tiny Llama from scratch")
-    _with(ws, PRETRAIN)
-    base = run_training(ws, progress=progress)
-    done()
+    with step("pretrain a tiny Llama from scratch"):
+        _with(ws, PRETRAIN + extra)
+        base = run_training(ws, progress=progress)
 
-    done = step("knowledge base: BM25 over the handbook")
-    kb = build_kb(ws)
-    done()
+    with step("knowledge base: BM25 over the handbook"):
+        kb = build_kb(ws)
 
-    done = step("SFT on the QA pairs (closed- and open-book)")
-    _, tokenizer = load_model(base.model_dir, device="cpu")
-    sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
-    closed = [r for r in sft_src if not r.get("open_book")]  # reading-comprehension pairs only with passages
-    sft_all = closed + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
-    sft_all += _drill_records(reading_drills(seed, 1500), tokenizer, ws.cfg.kb.context_tokens)
-    sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
-    write_jsonl(sft_train, sft_all)
-    sft_val = ws.root / "data" / "sft" / "val.jsonl"
-    write_jsonl(sft_val, sft_all[:: max(1, len(sft_all) // 40)])
-    _with(ws, SFT + [f"train.init_from={base.model_dir}", f"train.train_file={sft_train}",
-                     f"train.val_file={sft_val}"])
-    sft = run_training(ws, progress=progress)
-    done()
+    with step("SFT on the QA pairs (closed- and open-book)"):
+        _, tokenizer = load_model(base.model_dir, device="cpu")
+        sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
+        closed = [r for r in sft_src if not r.get("open_book")]  # reading-comprehension pairs only with passages
+        sft_all = closed + _rag_sft_records(kb, sft_src, tokenizer, ws.cfg.kb.context_tokens, ws.cfg.kb.top_k)
+        sft_all += _drill_records(reading_drills(seed, drills), tokenizer, ws.cfg.kb.context_tokens)
+        sft_train = ws.root / "data" / "sft" / "train_mixed.jsonl"
+        write_jsonl(sft_train, sft_all)
+        sft_val = ws.root / "data" / "sft" / "val.jsonl"
+        write_jsonl(sft_val, sft_all[:: max(1, len(sft_all) // 40)])
+        _with(ws, SFT + [f"train.init_from={base.model_dir}", f"train.train_file={sft_train}",
+                         f"train.val_file={sft_val}"] + extra)
+        sft = run_training(ws, progress=progress)
 
     def rag(question: str) -> list[dict]:
         from ..kb.prompt import build_rag_messages
@@ -159,22 +159,19 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
         return build_rag_messages(question, kb.search(question, ws.cfg.kb.top_k), tokenizer=tokenizer,
                                   budget_tokens=ws.cfg.kb.context_tokens)
 
-    done = step("evaluate: pretrained, SFT, SFT + knowledge base")
-    ev_base = run_eval(ws, target=str(base.model_dir), tasks=["perplexity", "qa"], progress=progress)
-    ev_sft = run_eval(ws, target=str(sft.model_dir), tasks=["perplexity", "qa", "choice", "safety"],
-                      progress=progress)
     def grounded(question: str, generated: str) -> str:
         from ..kb.answer import ground
 
         return ground(question, generated, kb.search(question, ws.cfg.kb.top_k))[0]
 
-    ev_rag = run_eval(ws, target=str(sft.model_dir), tasks=["qa"], rag=rag, progress=progress,
-                      ground=grounded if ws.cfg.kb.unsupported == "quote" else None)
-    from ..kb.evaluate import retrieval_metrics
-
-    qa_items = list(iter_jsonl(ws.path(ws.cfg.eval.qa_file)))
-    retrieval = retrieval_metrics(kb, qa_items, k=5)
-    done()
+    with step("evaluate: pretrained, SFT, SFT + knowledge base"):
+        ev_base = run_eval(ws, target=str(base.model_dir), tasks=["perplexity", "qa"], progress=progress)
+        ev_sft = run_eval(ws, target=str(sft.model_dir), tasks=["perplexity", "qa", "choice", "safety"],
+                          progress=progress)
+        ev_rag = run_eval(ws, target=str(sft.model_dir), tasks=["qa"], rag=rag, progress=progress,
+                          ground=grounded if ws.cfg.kb.unsupported == "quote" else None)
+        qa_items = list(iter_jsonl(ws.path(ws.cfg.eval.qa_file)))
+        retrieval = retrieval_metrics(kb, qa_items, k=5)
 
     mv = ws.registry.get_model("handbook-chat")
     if mv is not None:

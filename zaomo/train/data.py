@@ -38,7 +38,7 @@ def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256)
             buf: list[str] = []
 
             def flush() -> None:
-                for ids in tokenizer(buf, add_special_tokens=False)["input_ids"]:
+                for ids in tokenizer(buf, add_special_tokens=False, verbose=False)["input_ids"]:
                     np.asarray(ids + [sep], dtype=np.uint32).tofile(fh)
                 buf.clear()
 
