@@ -38,6 +38,8 @@ def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256)
             buf: list[str] = []
 
             def flush() -> None:
+                if not buf:
+                    return
                 for ids in tokenizer(buf, add_special_tokens=False, verbose=False)["input_ids"]:
                     np.asarray(ids + [sep], dtype=np.uint32).tofile(fh)
                 buf.clear()
@@ -53,6 +55,8 @@ def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256)
                         flush()
             flush()
         tmp.rename(out)
+    if out.stat().st_size == 0:  # no documents (e.g. an empty validation split)
+        return np.zeros(0, dtype=np.uint32)
     return np.memmap(out, dtype=np.uint32, mode="r")
 
 

@@ -8,6 +8,7 @@ is a function of (seed, epoch), so the position after N steps is known and resum
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import time
@@ -143,7 +144,9 @@ def _datasets(ws: Workspace, tok, train_f: Path, val_f: Path | None) -> tuple[An
     return [e for i, e in enumerate(train) if i not in held], [train[i] for i in sorted(held)]
 
 
+@functools.lru_cache(maxsize=4)
 def _order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of epoch `epoch` (cached: a step asks for it once per example)."""
     return np.random.default_rng(seed * 1000 + epoch).permutation(n)
 
 
@@ -217,7 +220,12 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         device_kind = pick_device()
     acc = Accelerator(cpu=device_kind == "cpu", mixed_precision=_precision(ws, device_kind),
                       gradient_accumulation_steps=1)
-    run_id = resume or ws.new_run_id(f"train-{t.stage}")
+    ids = [resume or ws.new_run_id(f"train-{t.stage}")]
+    if acc.num_processes > 1:  # every rank must write into the same run
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(ids)
+    run_id, main = ids[0], acc.is_main_process
     run_dir = ws.run_dir(run_id)
     log = get_logger("zaomo.train")
     fh = add_file_log(run_dir / "train.log", "zaomo.train")
@@ -253,9 +261,10 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             start, best = st["step"], st.get("best", best)
             kept = [line for line in metrics_path.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= start] if metrics_path.exists() else []
-            atomic_write_text(metrics_path, "".join(k + "\n" for k in kept))
+            if main:
+                atomic_write_text(metrics_path, "".join(k + "\n" for k in kept))
             log.info(f"resumed {run_id} from step {start}")
-        else:
+        elif main:
             atomic_write_text(run_dir / "config.yaml", _yaml(cfg.model_dump(mode="json")))
             metrics_path.write_text("", encoding="utf-8")
             ws.registry.start_run(run_id, "train", stage=t.stage, method=t.method, seed=cfg.project.seed,
@@ -335,6 +344,8 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                     log.info(f"early stop at step {done}: no improvement in {patience} evaluations")
                     break
         acc.wait_for_everyone()
+        if not main:
+            return TrainResult(run_id, ws.models_dir / (t.output_name or f"{cfg.project.name}-{t.stage}"))
         final_val = _last_val(metrics_path)
         result = _save_outputs(ws, acc.unwrap_model(model), tok, run_id, base_path, train_f)
         _plot(metrics_path, run_dir / "plots" / "loss.png", f"{t.stage} / {t.method}")
@@ -344,7 +355,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         ws.registry.finish_run(run_id, summary=result.metrics)
         return result
     except BaseException:
-        if not stop_after:
+        if not stop_after and main:
             ws.registry.finish_run(run_id, status="failed")
         raise
     finally:

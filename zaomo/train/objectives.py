@@ -20,7 +20,10 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def causal_lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over labelled tokens; returns (loss, number of labelled tokens)."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+    mask = batch.get("attention_mask")
+    if mask is not None and bool(mask.all()):
+        mask = None  # no padding (packed blocks): lets attention take the plain causal fast path
+    out = model(input_ids=batch["input_ids"], attention_mask=mask)
     logits, labels = out.logits[:, :-1, :], batch["labels"][:, 1:]
     n = int((labels != IGNORE).sum())
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
