@@ -6,7 +6,7 @@ import pytest
 
 from zaomo.config import load_config
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))  # zaomo recipes; accelerate/ holds launcher configs
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -351,7 +351,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         _plot(metrics_path, run_dir / "plots" / "loss.png", f"{t.stage} / {t.method}")
         result.metrics = {"final_train_loss": float(np.mean(losses_window[-10:])) if losses_window else None,
                           "val_loss": final_val, "best_val_loss": best if best < float("inf") else None,
-                          "steps": t.max_steps, "tokens_per_s": round(tokens_seen / max(1e-9, time.perf_counter() - t0), 1)}
+                          "steps": t.max_steps, "world_size": world, "tokens_per_s": round(tokens_seen / max(1e-9, time.perf_counter() - t0), 1)}
         ws.registry.finish_run(run_id, summary=result.metrics)
         return result
     except BaseException:
