@@ -121,3 +121,17 @@ def test_kb_mode_cites_sources_and_quotes_when_unsupported(tmp_path, eos_engine,
         r = httpx.post(srv.url + "/v1/chat/completions", timeout=30, json={
             "kb": "nope", "messages": [{"role": "user", "content": "x"}]})
         assert r.status_code == 404 and "zaomo kb build" in r.json()["error"]["message"]
+
+
+def test_completions_endpoint_and_rate_limit(tmp_path, eos_engine, serve_app):
+    ws = Workspace.open(Workspace.init(tmp_path).root, overrides=["serve.rate_limit_per_minute=3"])
+    with serve_app(create_app(ws, engine=eos_engine)) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        eos_engine.reset_script()
+        c = client.completions.create(model="tiny", prompt="研发部", max_tokens=10)
+        assert c.choices[0].text == "好的" and c.choices[0].finish_reason == "stop"
+        client.models.list()
+        client.models.list()
+        with pytest.raises(openai.RateLimitError) as e:
+            client.models.list()
+        assert "rate limit of 3" in str(e.value)

@@ -20,7 +20,7 @@ class ServeConfig(Section):
     max_new_tokens: int = Field(256, ge=1, description="default and ceiling for max_tokens")
     require_keys: bool = Field(False, description="require API keys even on loopback")
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
-    rate_limit_per_minute: int = Field(120, ge=0, description="requests per key per minute; 0 = unlimited")
+    rate_limit_per_minute: int = Field(600, ge=0, description="requests per key (or client address) per minute; 0 = unlimited")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
     audit: bool = Field(True, description="record every request and response in the workspace database")
     audit_retention_days: int = Field(90, ge=0, description="audit rows older than this are deleted; 0 = keep")

@@ -125,7 +125,27 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                                 status_code=413)
         return await call_next(request)
 
+    window: dict[str, list[float]] = {}  # per key (or client address): request times in the last minute
+
+    def rate_limit(who: str) -> None:
+        limit = cfg.rate_limit_per_minute
+        if not limit:
+            return
+        now = time.monotonic()
+        recent = [t for t in window.get(who, []) if now - t < 60]
+        if len(recent) >= limit:
+            window[who] = recent
+            raise APIError(429, f"rate limit of {limit} requests per minute exceeded; retry in "
+                           f"{60 - (now - recent[0]):.0f} s", "rate_limit_error", code="rate_limit_exceeded")
+        recent.append(now)
+        window[who] = recent
+
     def auth(request: Request) -> int | None:
+        key_id = _auth(request)
+        rate_limit(f"key:{key_id}" if key_id is not None else f"ip:{request.client.host if request.client else '?'}")
+        return key_id
+
+    def _auth(request: Request) -> int | None:
         if not need_keys:
             return None
         header = request.headers.get("authorization", "")
@@ -217,6 +237,42 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             s.add(fb)
             s.flush()
             return {"id": fb.id, "object": "feedback", "request_id": rid}
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        t0 = time.perf_counter()
+        key_id = auth(request)
+        body = await read_json(request)
+        engine = state["engine"]
+        if not hasattr(engine, "stream_prompt"):
+            raise APIError(400, "/v1/completions needs the built-in engine; use /v1/chat/completions")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise APIError(400, "'prompt' must be a string", param="prompt")
+        params = _params(body, ws.cfg.serve.max_new_tokens)
+        decisions: dict[str, Any] = {}
+        if guard is not None:
+            g = guard.check(prompt, where="input")
+            decisions["input"] = {"action": g.action, "reason": g.reason}
+            if not g.allowed:
+                raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
+        text, done = "", Done("stop", 0, 0)
+        try:
+            for d in engine.stream_prompt(prompt, params):
+                if isinstance(d, Done):
+                    done = d
+                else:
+                    text += d
+        except ValueError as e:
+            raise APIError(400, str(e), code="context_length_exceeded") from None
+        text, ok = _check_output(text, decisions)
+        rid = f"cmpl-{uuid.uuid4().hex[:24]}"
+        usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                 "total_tokens": done.prompt_tokens + done.completion_tokens}
+        audit(rid, key_id, "completions", {"prompt": prompt}, text, decisions, 200, t0, usage)
+        return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": engine.name,
+                "choices": [{"index": 0, "text": text if ok else "", "finish_reason": done.finish_reason if ok
+                             else "content_filter"}], "usage": usage}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -50,14 +50,20 @@ class BuiltinEngine:
         return len(self.tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True))
 
     def stream(self, messages: list[dict], p: GenParams) -> Iterator[str | Done]:
+        ids = self.tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        if hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return self._stream_ids(list(ids), p)
+
+    def stream_prompt(self, prompt: str, p: GenParams) -> Iterator[str | Done]:
+        """Plain text continuation (for /v1/completions): no chat template."""
+        return self._stream_ids(self.tok(prompt, add_special_tokens=False)["input_ids"], p)
+
+    def _stream_ids(self, ids: list[int], p: GenParams) -> Iterator[str | Done]:
         import torch
 
         with self.lock:
             model, tok = self.model, self.tok
-            ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-            if hasattr(ids, "keys"):
-                ids = ids["input_ids"]
-            ids = list(ids)
             if len(ids) >= self.context:
                 raise ValueError(f"prompt is {len(ids)} tokens; this model's context is {self.context}")
             budget = min(p.max_tokens, self.context - len(ids))
