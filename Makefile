@@ -43,14 +43,15 @@ dev: $(DEV_STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/zaomo quickstart $(WS)
 
-# For browser tests of the web console (chromium + a CJK font); installs with apt when run as root.
+# Browser tests of the web console need Chromium and a CJK font: scripts/ensure-browser.sh installs Debian's
+# packages when run as root; otherwise those tests are skipped with the install command as the reason.
 browser:
 	@bash scripts/ensure-browser.sh
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) browser
 	$(PY) -m pytest -q
 
-test-all: $(DEV_STAMP)
+test-all: $(DEV_STAMP) browser
 	$(PY) -m pytest -q -m "" --timeout=1800
 
 bench: $(DEV_STAMP)

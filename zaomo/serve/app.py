@@ -238,6 +238,19 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             s.flush()
             return {"id": fb.id, "object": "feedback", "request_id": rid}
 
+    @app.get("/api/feedback")
+    def feedback_queue(request: Request, status: str | None = None, limit: int = 100) -> dict:
+        """The feedback queue for the console, newest first."""
+        auth(request)
+        q = select(Feedback).order_by(Feedback.id.desc()).limit(min(limit, 1000))
+        if status:
+            q = q.where(Feedback.status == status)
+        with reg.session() as s:
+            rows = [{"id": f.id, "request_id": f.request_id, "rating": f.rating, "correction": f.correction,
+                     "answer": f.answer, "status": f.status, "created_at": str(f.created_at)[:19]}
+                    for f in s.scalars(q)]
+        return {"object": "list", "data": rows}
+
     @app.post("/v1/completions")
     async def completions(request: Request):
         t0 = time.perf_counter()

@@ -1,0 +1,61 @@
+"""The web console in a real headless Chromium against a real server: send a message, see the streamed
+answer and its citations, rate it, submit a correction, find it in the feedback queue."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from zaomo.demo import write_demo
+from zaomo.kb import build_kb
+from zaomo.records import Feedback
+from zaomo.serve.app import create_app
+from zaomo.workspace import Workspace
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_console_is_served(tmp_path, eos_engine, serve_app):
+    with serve_app(create_app(Workspace.init(tmp_path), engine=eos_engine)) as srv:
+        page = httpx.get(srv.url + "/", timeout=10)
+        assert page.status_code == 200 and "造模 zaomo" in page.text and "app.js" in page.text
+        assert "EventSource" not in page.text and httpx.get(srv.url + "/app.js").status_code == 200
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium: apt-get install chromium fonts-wqy-microhei")
+def test_chat_cite_rate_correct_and_queue(tmp_path, eos_engine, serve_app):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ws = Workspace.open(Workspace.init(tmp_path).root, overrides=["kb.sources=[data/raw/handbook]", "kb.top_k=1"])
+    write_demo(ws.root)
+    build_kb(ws)
+    with serve_app(create_app(ws, engine=eos_engine)) as srv, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 800})  # a phone screen
+        page.goto(srv.url + "/")
+        page.check("#use-kb")
+        eos_engine.reset_script()
+        page.fill("#q", "研发部的分机号是多少？")
+        page.keyboard.press("Enter")  # keyboard only
+        page.wait_for_function("document.querySelector('.bot .text') && "
+                               "document.querySelector('.bot .text').textContent === '好的'")
+        page.wait_for_selector(".bot .cites li")
+        assert "departments.md" in page.inner_text(".bot .cites") or "guide.md" in page.inner_text(".bot .cites")
+        page.click(".bot .up")
+        page.wait_for_function("document.querySelector('.bot .status').textContent.includes('已收到')")
+        page.fill(".bot .fix", "研发部的分机号请查看手册。")
+        page.click(".bot .submit-fix")
+        page.wait_for_function("document.querySelectorAll('.bot .status')[0].textContent.includes('已收到')")
+        page.click("#show-queue")
+        page.wait_for_selector("#queue-rows tr")
+        assert "研发部的分机号请查看手册。" in page.inner_text("#queue-rows")
+        page.click("#lang")
+        assert page.inner_text("#send") == "Send"
+        browser.close()
+    with ws.registry.session() as s:
+        rows = list(s.scalars(select(Feedback).order_by(Feedback.id)))
+    assert [r.rating for r in rows] == [1, -1] and rows[1].correction == "研发部的分机号请查看手册。"
+    assert rows[0].answer == "好的" and rows[0].request_id.startswith("chatcmpl-")

@@ -1,0 +1,112 @@
+// zaomo console: streaming chat over /v1/chat/completions (SSE), citations, feedback to /v1/feedback.
+"use strict";
+const TEXT = {
+  zh: { kb: "知识库", ask: "提问", placeholder: "输入问题，Enter 发送", send: "发送", better: "更好的回答",
+        submit: "提交", thanks: "已收到反馈，谢谢！", error: "出错了：", queue: "反馈队列", rating: "评分",
+        answer: "原回答" },
+  en: { kb: "Knowledge base", ask: "Ask", placeholder: "Type a question, Enter to send", send: "Send",
+        better: "Better answer", submit: "Submit", thanks: "Feedback received, thank you!", error: "Error: ",
+        queue: "Feedback queue", rating: "Rating", answer: "Answer" },
+};
+let lang = (navigator.language || "zh").startsWith("zh") ? "zh" : "en";
+const history = [];
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = TEXT[lang][el.dataset.i18n]; });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach(el => {
+    el.placeholder = TEXT[lang][el.dataset.i18nPlaceholder];
+  });
+  document.getElementById("lang").textContent = lang === "zh" ? "EN" : "中文";
+}
+
+async function sendFeedback(li, body) {
+  const status = li.querySelector(".status");
+  const r = await fetch("/v1/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
+                                          body: JSON.stringify({ request_id: li.dataset.id, ...body }) });
+  status.textContent = r.ok ? TEXT[lang].thanks : TEXT[lang].error + (await r.json()).error.message;
+}
+
+function addReply() {
+  const li = document.getElementById("reply").content.firstElementChild.cloneNode(true);
+  li.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = TEXT[lang][el.dataset.i18n]; });
+  li.querySelector(".up").onclick = () => sendFeedback(li, { rating: 1 });
+  li.querySelector(".down").onclick = () => sendFeedback(li, { rating: -1 });
+  li.querySelector(".submit-fix").onclick = () =>
+    sendFeedback(li, { rating: -1, correction: li.querySelector(".fix").value });
+  document.getElementById("log").appendChild(li);
+  return li;
+}
+
+async function ask(question) {
+  const log = document.getElementById("log");
+  const user = document.createElement("li");
+  user.className = "user";
+  user.textContent = question;
+  log.appendChild(user);
+  history.push({ role: "user", content: question });
+  const li = addReply();
+  const text = li.querySelector(".text");
+  const body = { messages: history.slice(-6), stream: true };
+  if (document.getElementById("use-kb").checked) body.kb = true;
+  const resp = await fetch("/v1/chat/completions", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                     body: JSON.stringify(body) });
+  if (!resp.ok) { text.textContent = TEXT[lang].error + (await resp.json()).error.message; return; }
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "", answer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, cut).trim();
+      buffer = buffer.slice(cut + 2);
+      if (!event.startsWith("data:")) continue;
+      const data = event.slice(5).trim();
+      if (data === "[DONE]") continue;
+      const chunk = JSON.parse(data);
+      if (chunk.id) li.dataset.id = chunk.id;
+      const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+      if (delta && delta.content) { answer += delta.content; text.textContent = answer; }
+      if (chunk.citations) {
+        const ol = li.querySelector(".cites");
+        chunk.citations.forEach(c => {
+          const item = document.createElement("li");
+          item.textContent = `[${c.n}] ${c.source}: ${c.text.slice(0, 120)}`;
+          ol.appendChild(item);
+        });
+      }
+    }
+  }
+  history.push({ role: "assistant", content: answer });
+}
+
+document.getElementById("ask").addEventListener("submit", e => {
+  e.preventDefault();
+  const q = document.getElementById("q");
+  if (q.value.trim()) { ask(q.value.trim()); q.value = ""; }
+});
+document.getElementById("q").addEventListener("keydown", e => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); document.getElementById("send").click(); }
+});
+async function showQueue() {
+  const section = document.getElementById("queue");
+  section.hidden = !section.hidden;
+  if (section.hidden) return;
+  const rows = (await (await fetch("/api/feedback")).json()).data;
+  const body = document.getElementById("queue-rows");
+  body.replaceChildren(...rows.map(r => {
+    const tr = document.createElement("tr");
+    [r.id, r.rating === 1 ? "👍" : r.rating === -1 ? "👎" : "", r.correction || "", r.answer || ""].forEach(v => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+}
+document.getElementById("show-queue").onclick = showQueue;
+document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); };
+applyLang();
