@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from .base import Section
 from .data import DataConfig
 from .eval import EvalConfig
-from .feedback import FeedbackConfig
 from .kb import KBConfig
 from .model import PRESETS, ModelConfig
 from .project import ProjectConfig
@@ -28,7 +27,7 @@ from .train import TrainConfig
 
 __all__ = [
     "ConfigError", "ZaomoConfig", "load_config", "apply_overrides", "default_yaml", "PRESETS",
-    "DataConfig", "EvalConfig", "FeedbackConfig", "KBConfig", "ModelConfig", "ProjectConfig",
+    "DataConfig", "EvalConfig", "KBConfig", "ModelConfig", "ProjectConfig",
     "SafetyConfig", "ServeConfig", "TokenizerConfig", "TrainConfig", "CONFIG_NAME",
 ]
 
@@ -50,7 +49,6 @@ class ZaomoConfig(Section):
     kb: KBConfig = Field(default_factory=KBConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
-    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @model_validator(mode="after")
     def _combinations(self) -> ZaomoConfig:
@@ -62,9 +60,6 @@ class ZaomoConfig(Section):
             raise ValueError("train.precision: 'fp16' is not supported on project.device 'cpu'; use fp32 or bf16")
         if self.train.stage == "dpo" and self.train.method == "prefix":
             raise ValueError("train.method: 'prefix' with train.stage 'dpo' is not supported; use full or lora")
-        if self.kb.retriever in ("dense", "hybrid") and not self.kb.embedding_model:
-            raise ValueError(f"kb.embedding_model: required when kb.retriever is '{self.kb.retriever}'; "
-                             "set a sentence-transformers/HF encoder dir, or use kb.retriever=bm25")
         if self.serve.host not in LOOPBACK and not self.serve.require_keys:
             raise ValueError(f"serve.require_keys: must be true when serve.host is '{self.serve.host}' "
                              "(not loopback); create keys with `zaomo keys create`")

@@ -51,7 +51,7 @@ class DataConfig(Section):
     inputs: list[str] = Field(default_factory=lambda: ["data/raw"],
                               description="files or folders to read (txt md html json jsonl csv parquet docx pdf)")
     output_dir: str = Field("data/clean", description="where clean splits, report and quarantine go")
-    kind: Literal["pretrain", "sft", "preference"] = Field("pretrain", description="what the records are")
+    kind: Literal["pretrain", "sft"] = Field("pretrain", description="what the records are")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -59,7 +59,3 @@ class DataConfig(Section):
     pii: Literal["mask", "drop", "keep"] = Field("mask", description="what to do with PII found in records")
     sensitive: bool = Field(True, description="apply the safety word list (actions per category)")
     decontaminate: bool = Field(True, description="remove training records overlapping the workspace's eval sets")
-    workers: int = Field(0, ge=0, description="processes; 0 = all cores")
-    shard_size: int = Field(50_000, ge=1, description="records per output shard")
-    output_format: Literal["jsonl", "jsonl.zst", "parquet"] = Field("jsonl", description="format of the clean shards")
-    engine: Literal["local", "ray"] = Field("local", description="local processes, or Ray Data for many machines")

@@ -7,15 +7,9 @@ from pydantic import Field
 from .base import Section
 
 
-class JudgeConfig(Section):
-    base_url: str | None = Field(None, description="OpenAI-compatible endpoint of the judge model")
-    model: str = Field("judge", description="judge model name")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the judge's key")
-
-
 class EvalConfig(Section):
     tasks: list[str] = Field(default_factory=lambda: ["perplexity", "qa", "choice", "safety"],
-                             description="tasks: perplexity, qa, choice, generation, judge, safety, speed, contamination")
+                             description="tasks: perplexity, qa, choice, safety")
     target: str | None = Field(None, description="model dir/name or http(s) URL of an OpenAI-compatible endpoint")
     text_file: str | None = Field(None, description="text set for perplexity (defaults to data.output_dir/val.jsonl)")
     qa_file: str | None = Field("data/eval/qa_heldout.jsonl", description="QA set with answers (and gold doc_ids)")
@@ -25,9 +19,8 @@ class EvalConfig(Section):
     batch_size: int = Field(16, ge=1, description="items per forward pass")
     shots: int = Field(0, ge=0, description="few-shot examples for multiple choice")
     choice_mode: str = Field("letter", description="letter: score the option letter; full: score the option text")
-    circular: bool = Field(False, description="circular evaluation with rotated options")
     use_kb: bool = Field(False, description="answer QA with the knowledge base (open-book)")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     gates: dict[str, float] = Field(default_factory=lambda: {"qa.accuracy": 0.02},
                                     description="metric → largest allowed drop; compare exits non-zero past it")
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable with the key of an endpoint target")

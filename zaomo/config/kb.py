@@ -14,14 +14,9 @@ class KBConfig(Section):
     sources: list[str] = Field(default_factory=lambda: ["data/raw"], description="files or folders to index")
     chunk_tokens: int = Field(200, ge=16, description="max tokens per chunk (model tokenizer when available)")
     overlap_tokens: int = Field(20, ge=0, description="tokens shared by neighbouring chunks")
-    retriever: Literal["bm25", "dense", "hybrid"] = Field("bm25", description="bm25 needs no model")
-    embedding_model: str | None = Field(None, description="sentence-transformers or HF encoder dir/id for dense")
-    index: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description="FAISS index; auto picks by size")
-    reranker: str | None = Field(None, description="cross-encoder dir/id to rerank the top hits")
+    retriever: Literal["bm25"] = Field("bm25", description="BM25 over jieba words (needs no model)")
     top_k: int = Field(3, ge=1, description="chunks given to the model")
     min_score: float = Field(0.0, ge=0, description="relevance floor; below it the KB says it has nothing")
-    store: Literal["local", "milvus", "qdrant"] = Field("local", description="where vectors live")
-    store_url: str | None = Field(None, description="Milvus/Qdrant URL or local path")
     context_tokens: int = Field(512, ge=32, description="token budget for retrieved text in the prompt")
     unsupported: Literal["quote", "keep"] = Field(
         "quote", description="an answer the retrieved passages do not support: quote the best-matching "

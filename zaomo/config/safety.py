@@ -25,4 +25,3 @@ class SafetyConfig(Section):
     injection_check: bool = Field(True, description="prompt-injection and jailbreak heuristics on input")
     refusal_zh: str = Field("抱歉，这个请求我无法协助。", description="refusal message in Chinese")
     refusal_en: str = Field("Sorry, I can't help with that request.", description="refusal message in English")
-    llm_guard_url: str | None = Field(None, description="optional OpenAI-compatible endpoint for an LLM guard")

@@ -37,7 +37,7 @@ def _target(ws: Workspace, target: str | None):
     if t and str(t).startswith(("http://", "https://")):
         import os
 
-        return EndpointTarget(str(t), api_key=os.environ.get(ws.cfg.eval.judge.api_key_env))
+        return EndpointTarget(str(t), api_key=os.environ.get(ws.cfg.eval.api_key_env))
     return LocalTarget(ws.resolve_model(t), ws.cfg.eval.batch_size, device=ws.cfg.project.device)
 
 

@@ -3,10 +3,10 @@
 const TEXT = {
   zh: { kb: "知识库", ask: "提问", placeholder: "输入问题，Enter 发送", send: "发送", better: "更好的回答",
         submit: "提交", thanks: "已收到反馈，谢谢！", error: "出错了：", queue: "反馈队列", rating: "评分",
-        answer: "原回答" },
+        answer: "原回答", up: "有用", down: "没用" },
   en: { kb: "Knowledge base", ask: "Ask", placeholder: "Type a question, Enter to send", send: "Send",
         better: "Better answer", submit: "Submit", thanks: "Feedback received, thank you!", error: "Error: ",
-        queue: "Feedback queue", rating: "Rating", answer: "Answer" },
+        queue: "Feedback queue", rating: "Rating", answer: "Answer", up: "Helpful", down: "Not helpful" },
 };
 let lang = (navigator.language || "zh").startsWith("zh") ? "zh" : "en";
 const history = [];
@@ -99,7 +99,7 @@ async function showQueue() {
   const body = document.getElementById("queue-rows");
   body.replaceChildren(...rows.map(r => {
     const tr = document.createElement("tr");
-    [r.id, r.rating === 1 ? "👍" : r.rating === -1 ? "👎" : "", r.correction || "", r.answer || ""].forEach(v => {
+    [r.id, r.rating === 1 ? "+1" : r.rating === -1 ? "−1" : "", r.correction || "", r.answer || ""].forEach(v => {
       const td = document.createElement("td");
       td.textContent = v;
       tr.appendChild(td);
