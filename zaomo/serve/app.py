@@ -269,15 +269,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             decisions["input"] = {"action": g.action, "reason": g.reason}
             if not g.allowed:
                 raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
-        text, done = "", Done("stop", 0, 0)
-        try:
-            for d in engine.stream_prompt(prompt, params):
-                if isinstance(d, Done):
-                    done = d
-                else:
-                    text += d
-        except ValueError as e:
-            raise APIError(400, str(e), code="context_length_exceeded") from None
+        text, done = _collect(engine.stream_prompt(prompt, params))
         text, ok = _check_output(text, decisions)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
@@ -364,16 +356,21 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             guard_total.labels("output", g.action).inc()
         return g.text, g.allowed
 
-    def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
+    def _collect(stream) -> tuple[str, Done]:
+        """Run a generation to the end: its text and its Done (token counts, finish reason)."""
         text, done = "", Done("stop", 0, 0)
         try:
-            for d in engine.stream(msgs, params):
+            for d in stream:
                 if isinstance(d, Done):
                     done = d
                 else:
                     text += d
         except ValueError as e:
             raise APIError(400, str(e), code="context_length_exceeded") from None
+        return text, done
+
+    def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
+        text, done = _collect(engine.stream(msgs, params))
         checked, ok = _check_output(text, decisions)
         if not ok:
             return refusal, "content_filter", done.prompt_tokens, done.completion_tokens
