@@ -32,7 +32,7 @@ def test_ddp_two_cpu_processes(tmp_path):
     for s in sets:
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[:3000])
     runs = Workspace.open(tmp_path).registry.runs("train")
     assert len(runs) == 1 and runs[0].status == "done" and runs[0].summary["world_size"] == 2
     assert (tmp_path / "models" / "ddp" / "model.safetensors").exists()

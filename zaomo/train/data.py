@@ -8,6 +8,7 @@ and tokenizer, so a corpus larger than RAM works and a second run does not token
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256)
         sep = tokenizer.convert_tokens_to_ids("<|endoftext|>")
         if sep is None or sep == tokenizer.unk_token_id:
             sep = tokenizer.eos_token_id
-        tmp = out.with_suffix(".tmp")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")  # per process: DDP ranks may tokenise at the same time
         with open(tmp, "wb") as fh:
             buf: list[str] = []
 
@@ -54,7 +55,7 @@ def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 256)
                     if len(buf) >= batch:
                         flush()
             flush()
-        tmp.rename(out)
+        os.replace(tmp, out)  # atomic; concurrent writers produce the same bytes
     if out.stat().st_size == 0:  # no documents (e.g. an empty validation split)
         return np.zeros(0, dtype=np.uint32)
     return np.memmap(out, dtype=np.uint32, mode="r")
