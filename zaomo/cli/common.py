@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from ..config import ConfigError
-from ..utils.io import InputError
 from ..workspace import Workspace
 
 console = Console()
@@ -38,7 +37,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, InputError, FileNotFoundError, ImportError) as e:
+        except (ValueError, FileNotFoundError, ImportError) as e:  # ConfigError, InputError are ValueErrors
             err_console.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from None
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from .common import ConfigOpt, SetOpt, WorkspaceOpt, console, friendly_errors, open_workspace
 
@@ -22,3 +24,64 @@ def register(app: typer.Typer) -> None:
         ws = open_workspace(workspace, config, set_)
         r = export_feedback(ws)
         console.print(f"{r.counts}\nSFT: {r.sft_path}\nDPO: {r.dpo_path}\nrejected: {r.quarantine_path}")
+
+    models = typer.Typer(help="Model versions: list, promote, roll back.", invoke_without_command=True)
+    app.add_typer(models, name="models")
+
+    @models.callback()
+    def list_models(ctx: typer.Context, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+                    set_: SetOpt = None) -> None:
+        """List model versions with status and lineage (parent, run)."""
+        if ctx.invoked_subcommand:
+            return
+        ws = open_workspace(workspace, config, set_)
+        t = Table("name", "version", "status", "path", "parent", "run", "created")
+        by_id = {m.id: m for m in ws.registry.models()}
+        for m in by_id.values():
+            parent = by_id.get(m.parent_id) if m.parent_id else None
+            t.add_row(m.name, str(m.version), m.status, m.path, f"{parent.name}:{parent.version}" if parent else "",
+                      m.run_id or "", str(m.created_at)[:19])
+        console.print(t)
+
+    @models.command("promote")
+    @friendly_errors
+    def promote_cmd(ref: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+        """Serve NAME:VERSION from now on (a running server picks it up)."""
+        from ..feedback.iterate import promote
+
+        mv = promote(open_workspace(workspace, config, None), ref)
+        console.print(f"promoted {mv.name}:{mv.version} ({mv.path})")
+
+    @models.command("rollback")
+    @friendly_errors
+    def rollback_cmd(name: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+        """Serve the version that was served before the current one."""
+        from ..feedback.iterate import rollback
+
+        mv = rollback(open_workspace(workspace, config, None), name)
+        console.print(f"rolled back: {mv.name}:{mv.version} is served again")
+
+    @app.command()
+    @friendly_errors
+    def iterate(
+        name: Annotated[str | None, typer.Option(help="model name (default: serve.model)")] = None,
+        method: Annotated[str, typer.Option(help="sft | lora | dpo")] = "sft",
+        steps: Annotated[int, typer.Option(help="optimizer steps")] = 60,
+        lr: Annotated[float, typer.Option(help="learning rate")] = 3e-4,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
+    ) -> None:
+        """Feedback → train a candidate → evaluate against the current version → promote only if the gate passes."""
+        from ..feedback.iterate import iterate as run_iterate
+
+        ws = open_workspace(workspace, config, set_)
+        r = run_iterate(ws, name, method, steps, lr)
+        t = Table("metric", "current", "candidate", "delta")
+        for k, (o, n, d, _lo, _hi) in r.comparison.deltas.items():
+            t.add_row(k, f"{o:.4f}", f"{n:.4f}", f"{d:+.4f}")
+        console.print(t)
+        c = r.candidate
+        if r.promoted:
+            console.print(f"[green]promoted[/green] {c['name']}:{c['version']} (from {r.current['version']})")
+        else:
+            console.print(f"[red]not promoted[/red] {c['name']}:{c['version']}: " + "; ".join(r.comparison.failures))
+            raise typer.Exit(1)

@@ -50,21 +50,6 @@ def runs(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: Se
     console.print(t)
 
 
-@app.command()
-def models(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """List model versions with status and lineage (parent, run, data)."""
-    from rich.table import Table
-
-    ws = open_workspace(workspace, config, set_)
-    t = Table("name", "version", "status", "path", "parent", "run", "created")
-    by_id = {m.id: m for m in ws.registry.models()}
-    for m in by_id.values():
-        parent = by_id.get(m.parent_id) if m.parent_id else None
-        t.add_row(m.name, str(m.version), m.status, m.path, f"{parent.name}:{parent.version}" if parent else "",
-                  m.run_id or "", str(m.created_at)[:19])
-    console.print(t)
-
-
 def _register_stages() -> None:
     import importlib
 

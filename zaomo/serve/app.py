@@ -175,6 +175,21 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             raise APIError(400, "the JSON body must be an object")
         return body
 
+    def maybe_reload(force: bool = False) -> None:
+        """Hot reload: when another version of the served model is promoted, load it and swap; requests in
+        flight finish on the old weights (the engine swaps under its lock)."""
+        engine = state["engine"]
+        if not hasattr(engine, "load") or (not force and time.monotonic() - state.get("checked", 0) < 2):
+            return
+        state["checked"] = time.monotonic()
+        mv = reg.get_model(engine.name)
+        if mv is None or mv.status != "promoted":
+            return
+        path = str(ws.path(mv.path))
+        if path != str(engine.path):
+            engine.load(path, device=ws.cfg.project.device)
+            state["version"] = f"{mv.name}:{mv.version}"
+
     def kb_for(name: str):
         if name not in state["kbs"]:
             from ..kb import KnowledgeBase
@@ -207,7 +222,14 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "model": state["engine"].name}
+        return {"status": "ok", "model": state["engine"].name, "version": state.get("version"),
+                "path": str(getattr(state["engine"], "path", ""))}
+
+    @app.post("/admin/reload")
+    def reload(request: Request) -> dict:
+        auth(request)
+        maybe_reload(force=True)
+        return {"model": state["engine"].name, "path": str(getattr(state["engine"], "path", ""))}
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -283,6 +305,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     async def chat(request: Request):
         t0 = time.perf_counter()
         key_id = auth(request)
+        maybe_reload()
         body = await read_json(request)
         engine = state["engine"]
         model = body.get("model")

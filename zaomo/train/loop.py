@@ -37,6 +37,7 @@ class TrainResult:
     model_dir: Path
     metrics: dict[str, Any] = field(default_factory=dict)
     adapter_dir: Path | None = None
+    version_id: int | None = None  # the registry row of the saved model
 
 
 def _precision(ws: Workspace, device: str) -> str:
@@ -207,9 +208,10 @@ def _plot(metrics_path: Path, out: Path, title: str) -> None:
 
 
 def run_training(ws: Workspace, progress: bool = True, resume: str | None = None,
-                 stop_after: int | None = None) -> TrainResult:
+                 stop_after: int | None = None, register_as: str | None = None) -> TrainResult:
     """Train per `ws.cfg.train`; `resume` a run id continues it exactly; `stop_after` (tests) stops early
-    as if the process were killed after that step's checkpoint."""
+    as if the process were killed after that step's checkpoint; `register_as` records the result as a new
+    version of that model name (the files still go to models/<train.output_name>)."""
     from accelerate import Accelerator
 
     cfg, t = ws.cfg, ws.cfg.train
@@ -347,7 +349,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         if not main:
             return TrainResult(run_id, ws.models_dir / (t.output_name or f"{cfg.project.name}-{t.stage}"))
         final_val = _last_val(metrics_path)
-        result = _save_outputs(ws, acc.unwrap_model(model), tok, run_id, base_path, train_f)
+        result = _save_outputs(ws, acc.unwrap_model(model), tok, run_id, base_path, train_f, register_as)
         _plot(metrics_path, run_dir / "plots" / "loss.png", f"{t.stage} / {t.method}")
         result.metrics = {"final_train_loss": float(np.mean(losses_window[-10:])) if losses_window else None,
                           "val_loss": final_val, "best_val_loss": best if best < float("inf") else None,
@@ -426,7 +428,8 @@ class _null:
         return False
 
 
-def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None, train_f: Path) -> TrainResult:
+def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None, train_f: Path,
+                  register_as: str | None = None) -> TrainResult:
     t = ws.cfg.train
     name = t.output_name or f"{ws.cfg.project.name}-{t.stage}"
     out = ws.models_dir / name
@@ -444,12 +447,13 @@ def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None,
         if hasattr(model, "_orig_mod"):
             model = model._orig_mod
         save_model(model, tok, out)
-    mv = ws.registry.register_model(name, str(out.relative_to(ws.root)) if out.is_relative_to(ws.root) else str(out),
+    mv = ws.registry.register_model(register_as or name, str(out.relative_to(ws.root)) if out.is_relative_to(ws.root) else str(out),
                                     run_id=run_id, base=base_path, tokenizer=str(ws.tokenizer_dir),
                                     data={str(train_f): file_hash(train_f)},
                                     parent_id=_parent_id(ws, base_path))
     res = TrainResult(run_id, out, adapter_dir=adapter_dir)
     res.metrics["model_version"] = mv.version
+    res.version_id = mv.id
     return res
 
 
