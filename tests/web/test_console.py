@@ -59,3 +59,42 @@ def test_chat_cite_rate_correct_and_queue(tmp_path, eos_engine, serve_app):
         rows = list(s.scalars(select(Feedback).order_by(Feedback.id)))
     assert [r.rating for r in rows] == [1, -1] and rows[1].correction == "研发部的分机号请查看手册。"
     assert rows[0].answer == "好的" and rows[0].request_id.startswith("chatcmpl-")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium: apt-get install chromium fonts-wqy-microhei")
+def test_stage_views(tmp_path, serve_app):
+    """Runs with their loss curve, model versions, eval reports, data report and audit search in the page."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from zaomo.demo.loop import run_quickstart
+
+    fast = ["train.max_steps=4", "model.hidden_size=64", "model.num_layers=2", "model.num_heads=4",
+            "model.intermediate_size=128", "eval.max_new_tokens=8", "train.eval_every=2"]
+    run_quickstart(tmp_path / "ws", progress=False, log=lambda *_: None, overrides=fast, drills=20)
+    ws = Workspace.open(tmp_path / "ws")
+    with serve_app(create_app(ws)) as srv, playwright.sync_playwright() as p:
+        httpx.post(srv.url + "/v1/chat/completions", timeout=60,
+                   json={"messages": [{"role": "user", "content": "审计测试"}], "max_tokens": 3})
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(srv.url + "/")
+        page.click("#show-stages")
+        page.wait_for_selector("#curve polyline")
+        assert page.locator("#runs-list li").count() == 2  # pretraining and SFT
+        page.click("[data-tab=models]")
+        page.wait_for_selector("#models-rows tr")
+        assert "handbook-chat:1" in page.inner_text("#models-rows") and "promoted" in page.inner_text("#models-rows")
+        page.click("[data-tab=evals]")
+        page.wait_for_selector("#evals-rows tr")
+        page.locator(".pick").nth(0).check()
+        page.locator(".pick").nth(1).check()
+        page.click("#compare")
+        page.wait_for_function("document.querySelector('#compare-out').textContent.includes('deltas')")
+        page.click("[data-tab=audit]")
+        page.fill("#audit-q", "审计测试")
+        page.wait_for_function("document.querySelector('#audit-rows') && "
+                               "document.querySelector('#audit-rows').innerText.includes('审计测试')")
+        page.click("[data-tab=data]")
+        frame = page.frame_locator("#data-report")
+        assert "Data report" in frame.locator("h1").inner_text()
+        browser.close()

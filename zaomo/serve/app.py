@@ -273,6 +273,81 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                     for f in s.scalars(q)]
         return {"object": "list", "data": rows}
 
+    @app.get("/api/runs")
+    def api_runs(request: Request) -> dict:
+        auth(request)
+        return {"data": [{"id": r.id, "kind": r.kind, "stage": r.stage, "method": r.method, "status": r.status,
+                          "summary": r.summary, "created_at": str(r.created_at)[:19]} for r in reversed(reg.runs())]}
+
+    @app.get("/api/runs/{run_id}/metrics")
+    def api_run_metrics(run_id: str, request: Request) -> dict:
+        auth(request)
+        if reg.get_run(run_id) is None:
+            raise APIError(404, f"no run {run_id!r}", code="not_found")
+        f = ws.runs_dir / run_id / "metrics.jsonl"
+        rows = [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] if f.exists() else []
+        return {"data": rows}
+
+    @app.get("/api/models")
+    def api_models(request: Request) -> dict:
+        auth(request)
+        by_id = {m.id: m for m in reg.models()}
+        return {"data": [{"id": m.id, "name": m.name, "version": m.version, "status": m.status, "path": m.path,
+                          "parent": f"{by_id[m.parent_id].name}:{by_id[m.parent_id].version}"
+                          if m.parent_id in by_id else None, "run_id": m.run_id,
+                          "created_at": str(m.created_at)[:19]} for m in by_id.values()]}
+
+    @app.get("/api/eval")
+    def api_eval(request: Request) -> dict:
+        auth(request)
+        out = []
+        for r in reversed(reg.runs("eval")):
+            out.append({"id": r.id, "created_at": str(r.created_at)[:19], "metrics": r.summary})
+        return {"data": out}
+
+    @app.get("/api/eval/compare")
+    def api_eval_compare(old: str, new: str, request: Request) -> dict:
+        auth(request)
+        from ..eval.compare import compare
+
+        try:
+            c = compare(ws.eval_root / old, ws.eval_root / new, ws.cfg.eval.gates, 200)
+        except FileNotFoundError as e:
+            raise APIError(404, str(e), code="not_found") from None
+        return {"passed": c.passed, "failures": c.failures,
+                "deltas": {k: {"old": v[0], "new": v[1], "delta": v[2]} for k, v in c.deltas.items()}}
+
+    @app.get("/api/eval/{run_id}/report")
+    def api_eval_report(run_id: str, request: Request):
+        auth(request)
+        f = ws.eval_root / Path(run_id).name / "report.html"
+        if not f.exists():
+            raise APIError(404, f"no eval report {run_id!r}", code="not_found")
+        return Response(f.read_text(encoding="utf-8"), media_type="text/html")
+
+    @app.get("/api/data/report")
+    def api_data_report(request: Request):
+        auth(request)
+        f = ws.clean_dir / "report.html"
+        if not f.exists():
+            raise APIError(404, "no data report yet: run `zaomo data run`", code="not_found")
+        return Response(f.read_text(encoding="utf-8"), media_type="text/html")
+
+    @app.get("/api/audit")
+    def api_audit(request: Request, q: str | None = None, limit: int = 50) -> dict:
+        auth(request)
+        from sqlalchemy import String, cast, or_
+
+        query = select(AuditRecord).order_by(AuditRecord.created_at.desc()).limit(min(limit, 500))
+        if q:
+            query = query.where(or_(AuditRecord.response.contains(q), cast(AuditRecord.request, String).contains(q)))
+        with reg.session() as s:
+            rows = [{"id": a.id, "created_at": str(a.created_at)[:19], "status": a.status, "guard": a.guard,
+                     "latency_ms": round(a.latency_ms or 0, 1), "response": a.response,
+                     "request": (a.request.get("messages") or [{}])[-1].get("content", "") if a.request else ""}
+                    for a in s.scalars(query)]
+        return {"data": rows}
+
     @app.post("/v1/completions")
     async def completions(request: Request):
         t0 = time.perf_counter()

@@ -3,10 +3,13 @@
 const TEXT = {
   zh: { kb: "知识库", ask: "提问", placeholder: "输入问题，Enter 发送", send: "发送", better: "更好的回答",
         submit: "提交", thanks: "已收到反馈，谢谢！", error: "出错了：", queue: "反馈队列", rating: "评分",
-        answer: "原回答", up: "有用", down: "没用" },
+        answer: "原回答", up: "有用", down: "没用", stages: "各阶段", runs: "训练", models: "模型版本",
+        evals: "评估", data: "数据报告", audit: "审计日志", compare: "比较所选两次评估", search: "搜索" },
   en: { kb: "Knowledge base", ask: "Ask", placeholder: "Type a question, Enter to send", send: "Send",
         better: "Better answer", submit: "Submit", thanks: "Feedback received, thank you!", error: "Error: ",
-        queue: "Feedback queue", rating: "Rating", answer: "Answer", up: "Helpful", down: "Not helpful" },
+        queue: "Feedback queue", rating: "Rating", answer: "Answer", up: "Helpful", down: "Not helpful",
+        stages: "Stages", runs: "Runs", models: "Models", evals: "Evaluations", data: "Data report",
+        audit: "Audit log", compare: "Compare the two selected", search: "Search" },
 };
 let lang = (navigator.language || "zh").startsWith("zh") ? "zh" : "en";
 const history = [];
@@ -108,5 +111,82 @@ async function showQueue() {
   }));
 }
 document.getElementById("show-queue").onclick = showQueue;
+
+const get = async url => (await (await fetch(url)).json()).data;
+function rowsInto(tbody, rows, cells) {
+  tbody.replaceChildren(...rows.map(r => {
+    const tr = document.createElement("tr");
+    cells(r).forEach(v => {
+      const td = document.createElement("td");
+      if (v instanceof Node) td.appendChild(v); else td.textContent = v == null ? "" : v;
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+}
+let curveTimer = null;
+async function drawCurve(runId) {
+  const rows = await get(`/api/runs/${runId}/metrics`);
+  const pts = rows.filter(r => r.loss !== undefined);
+  const svg = document.getElementById("curve");
+  svg.replaceChildren();
+  if (!pts.length) return;
+  const maxS = Math.max(...pts.map(p => p.step)), maxL = Math.max(...pts.map(p => p.loss));
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", pts.map(p => `${10 + 580 * p.step / maxS},${230 - 220 * p.loss / maxL}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#2563eb");
+  svg.appendChild(line);
+}
+async function showTab(name) {
+  document.querySelectorAll(".tab").forEach(t => { t.hidden = t.id !== `tab-${name}`; });
+  clearInterval(curveTimer);
+  if (name === "runs") {
+    const runs = (await get("/api/runs")).filter(r => r.kind === "train");
+    const ul = document.getElementById("runs-list");
+    ul.replaceChildren(...runs.map(r => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = `${r.id} · ${r.stage}/${r.method} · ${r.status}`;
+      b.onclick = () => { drawCurve(r.id); clearInterval(curveTimer);
+                          curveTimer = setInterval(() => drawCurve(r.id), 3000); };  // live while training
+      li.appendChild(b);
+      return li;
+    }));
+    if (runs.length) ul.querySelector("button").click();
+  } else if (name === "models") {
+    rowsInto(document.getElementById("models-rows"), await get("/api/models"),
+             m => [`${m.name}:${m.version}`, m.status, m.parent || "", m.run_id || "", m.created_at]);
+  } else if (name === "evals") {
+    rowsInto(document.getElementById("evals-rows"), await get("/api/eval"), e => {
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.value = e.id; box.className = "pick";
+      const a = document.createElement("a");
+      a.href = `/api/eval/${e.id}/report`; a.textContent = e.id; a.target = "_blank";
+      const m = e.metrics || {};
+      return [box, a, ["qa.accuracy", "perplexity.ppl"].filter(k => k in m).map(k => `${k}=${m[k].toFixed(3)}`).join(" ")];
+    });
+  } else if (name === "data") {
+    document.getElementById("data-report").src = "/api/data/report";
+  } else if (name === "audit") {
+    const q = document.getElementById("audit-q").value;
+    rowsInto(document.getElementById("audit-rows"), await get(`/api/audit?q=${encodeURIComponent(q)}`),
+             a => [a.created_at, a.request, a.response, Object.entries(a.guard || {}).map(([k, v]) => `${k}:${v.action}`).join(" ")]);
+  }
+}
+document.getElementById("show-stages").onclick = () => {
+  const s = document.getElementById("stages");
+  s.hidden = !s.hidden;
+  if (!s.hidden) showTab("runs");
+};
+document.querySelectorAll("[data-tab]").forEach(b => { b.onclick = () => showTab(b.dataset.tab); });
+document.getElementById("audit-q").addEventListener("input", () => showTab("audit"));
+document.getElementById("compare").onclick = async () => {
+  const picked = [...document.querySelectorAll(".pick:checked")].map(b => b.value);
+  if (picked.length !== 2) return;
+  const r = await (await fetch(`/api/eval/compare?old=${picked[1]}&new=${picked[0]}`)).json();
+  document.getElementById("compare-out").textContent = JSON.stringify(r, null, 1);
+};
 document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); };
 applyLang();
