@@ -130,12 +130,19 @@ def test_qlora_is_refused_on_cpu(pretrained):
 
 
 RESUME_SCRIPT = textwrap.dedent("""
-    import sys
+    import os, signal, sys
+    import zaomo.train.loop as loop
     from zaomo.workspace import Workspace
-    from zaomo.train import run_training
-    root, overrides, resume = sys.argv[1], sys.argv[2].split("|"), sys.argv[3] or None
-    ws = Workspace.open(root, overrides=overrides)
-    run_training(ws, progress=False, resume=resume)
+    root, overrides, resume, kill_at = sys.argv[1], sys.argv[2].split("|"), sys.argv[3] or None, int(sys.argv[4])
+    if kill_at:
+        save = loop.save_checkpoint
+        def save_then_die(root_, step, *a, **k):
+            out = save(root_, step, *a, **k)
+            if step >= kill_at:  # the checkpoint is on disk: die the hardest way, mid-run
+                os.kill(os.getpid(), signal.SIGKILL)
+            return out
+        loop.save_checkpoint = save_then_die
+    loop.run_training(Workspace.open(root, overrides=overrides), progress=False, resume=resume)
 """)
 
 
@@ -150,27 +157,14 @@ def test_sigkill_and_resume_gives_identical_losses(pretrained, tmp_path):
     script = tmp_path / "run.py"
     script.write_text(RESUME_SCRIPT)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(root),
-                             "|".join(common + ["train.output_name=killed"]), ""], env=env)
     runs_before = set((root / "runs").iterdir())
-    # wait for the first checkpoint past step 8, then SIGKILL
-    import time
-
-    deadline = time.monotonic() + 120
-    killed_dir = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        new = [p for p in (root / "runs").iterdir() if p not in runs_before]
-        for p in new:
-            if list((p / "checkpoints").glob("step-0000001[2-9]")) or list((p / "checkpoints").glob("step-0000002*")):
-                killed_dir = p
-        if killed_dir:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait(timeout=30)
-    assert killed_dir is not None, "the run finished or never checkpointed before it could be killed"
+    killed = subprocess.run([sys.executable, str(script), str(root), "|".join(common + ["train.output_name=killed"]),
+                             "", "12"], env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (killed_dir,) = [p for p in (root / "runs").iterdir() if p not in runs_before]
+    assert max(int(p.name.split("-")[1]) for p in (killed_dir / "checkpoints").glob("step-*")) == 12
     resumed = subprocess.run([sys.executable, str(script), str(root), "|".join(common + ["train.output_name=killed"]),
-                              killed_dir.name], env=env, capture_output=True, text=True, timeout=300)
+                              killed_dir.name, "0"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     rows = {r["step"]: r["loss"] for r in map(json.loads, (killed_dir / "metrics.jsonl").read_text().splitlines())
             if "loss" in r}
