@@ -36,6 +36,8 @@ def test_chat_cite_rate_correct_and_queue(tmp_path, eos_engine, serve_app):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 800})  # a phone screen
         page.goto(srv.url + "/")
+        page.wait_for_function("document.querySelector('#kb-name').options.length === 1")
+        assert page.input_value("#kb-name") == "default" and page.input_value("#model") == "tiny"
         page.check("#use-kb")
         eos_engine.reset_script()
         page.fill("#q", "研发部的分机号是多少？")

@@ -65,9 +65,9 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def iterate(
         name: Annotated[str | None, typer.Option(help="model name (default: serve.model)")] = None,
-        method: Annotated[str, typer.Option(help="sft | lora | dpo")] = "sft",
-        steps: Annotated[int, typer.Option(help="optimizer steps")] = 60,
-        lr: Annotated[float, typer.Option(help="learning rate")] = 3e-4,
+        method: Annotated[str | None, typer.Option(help="sft | lora | dpo (default feedback.method)")] = None,
+        steps: Annotated[int | None, typer.Option(help="optimizer steps (default feedback.steps)")] = None,
+        lr: Annotated[float | None, typer.Option(help="learning rate (default feedback.lr)")] = None,
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Feedback → train a candidate → evaluate against the current version → promote only if the gate passes."""

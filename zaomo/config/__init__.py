@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from .base import Section
 from .data import DataConfig
 from .eval import EvalConfig
+from .feedback import FeedbackConfig
 from .kb import KBConfig
 from .model import PRESETS, ModelConfig
 from .project import ProjectConfig
@@ -27,7 +28,7 @@ from .train import TrainConfig
 
 __all__ = [
     "ConfigError", "ZaomoConfig", "load_config", "apply_overrides", "default_yaml", "PRESETS",
-    "DataConfig", "EvalConfig", "KBConfig", "ModelConfig", "ProjectConfig",
+    "DataConfig", "EvalConfig", "FeedbackConfig", "KBConfig", "ModelConfig", "ProjectConfig",
     "SafetyConfig", "ServeConfig", "TokenizerConfig", "TrainConfig", "CONFIG_NAME",
 ]
 
@@ -49,6 +50,7 @@ class ZaomoConfig(Section):
     kb: KBConfig = Field(default_factory=KBConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @model_validator(mode="after")
     def _combinations(self) -> ZaomoConfig:

@@ -35,10 +35,14 @@ def _describe(mv: ModelVersion) -> dict[str, Any]:
     return {"id": mv.id, "name": mv.name, "version": mv.version, "path": mv.path, "status": mv.status}
 
 
-def iterate(ws: Workspace, name: str | None = None, method: str = "sft", steps: int = 60, lr: float = 3e-4,
-            tasks: list[str] | None = None, replay: int = 200, progress: bool = True) -> IterateResult:
-    """method: sft (full), lora, or dpo (LoRA on the feedback pairs). `replay` old SFT records are mixed in
-    with the feedback so the new version does not forget what it knew."""
+def iterate(ws: Workspace, name: str | None = None, method: str | None = None, steps: int | None = None,
+            lr: float | None = None, tasks: list[str] | None = None, replay: int | None = None,
+            progress: bool = True) -> IterateResult:
+    """method: sft (full), lora, or dpo (LoRA on the feedback pairs); defaults from the `feedback:` section.
+    `replay` old SFT records are mixed in with the feedback so the new version does not forget."""
+    fc = ws.cfg.feedback
+    method, steps = method or fc.method, steps or fc.steps
+    lr, replay = lr or fc.lr, fc.replay if replay is None else replay
     if method not in ("sft", "lora", "dpo"):
         raise ValueError(f"method must be sft, lora or dpo; got {method!r}")
     name = name or ws.cfg.serve.model or ws.cfg.project.name

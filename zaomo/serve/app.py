@@ -273,6 +273,13 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                     for f in s.scalars(q)]
         return {"object": "list", "data": rows}
 
+    @app.get("/api/kbs")
+    def api_kbs(request: Request) -> dict:
+        auth(request)
+        kbs = sorted(p.parent.name for p in ws.kb_root.glob("*/kb.json")) if ws.kb_root.exists() else []
+        return {"data": [{"name": n, **json.loads((ws.kb_root / n / "kb.json").read_text(encoding="utf-8"))}
+                         for n in kbs]}
+
     @app.get("/api/runs")
     def api_runs(request: Request) -> dict:
         auth(request)

@@ -3,12 +3,12 @@
 const TEXT = {
   zh: { kb: "知识库", ask: "提问", placeholder: "输入问题，Enter 发送", send: "发送", better: "更好的回答",
         submit: "提交", thanks: "已收到反馈，谢谢！", error: "出错了：", queue: "反馈队列", rating: "评分",
-        answer: "原回答", up: "有用", down: "没用", stages: "各阶段", runs: "训练", models: "模型版本",
+        answer: "原回答", up: "有用", down: "没用", stages: "各阶段", model: "模型", kbname: "知识库名称", runs: "训练", models: "模型版本",
         evals: "评估", data: "数据报告", audit: "审计日志", compare: "比较所选两次评估", search: "搜索" },
   en: { kb: "Knowledge base", ask: "Ask", placeholder: "Type a question, Enter to send", send: "Send",
         better: "Better answer", submit: "Submit", thanks: "Feedback received, thank you!", error: "Error: ",
         queue: "Feedback queue", rating: "Rating", answer: "Answer", up: "Helpful", down: "Not helpful",
-        stages: "Stages", runs: "Runs", models: "Models", evals: "Evaluations", data: "Data report",
+        stages: "Stages", model: "Model", kbname: "Knowledge base name", runs: "Runs", models: "Models", evals: "Evaluations", data: "Data report",
         audit: "Audit log", compare: "Compare the two selected", search: "Search" },
 };
 let lang = (navigator.language || "zh").startsWith("zh") ? "zh" : "en";
@@ -50,8 +50,8 @@ async function ask(question) {
   history.push({ role: "user", content: question });
   const li = addReply();
   const text = li.querySelector(".text");
-  const body = { messages: history.slice(-6), stream: true };
-  if (document.getElementById("use-kb").checked) body.kb = true;
+  const body = { messages: history.slice(-6), stream: true, model: document.getElementById("model").value || undefined };
+  if (document.getElementById("use-kb").checked) body.kb = document.getElementById("kb-name").value || true;
   const resp = await fetch("/v1/chat/completions", { method: "POST", headers: { "Content-Type": "application/json" },
                                                      body: JSON.stringify(body) });
   if (!resp.ok) { text.textContent = TEXT[lang].error + (await resp.json()).error.message; return; }
@@ -188,5 +188,23 @@ document.getElementById("compare").onclick = async () => {
   const r = await (await fetch(`/api/eval/compare?old=${picked[1]}&new=${picked[0]}`)).json();
   document.getElementById("compare-out").textContent = JSON.stringify(r, null, 1);
 };
-document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); };
+document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; async function fillSelect(id, url, label) {
+  const sel = document.getElementById(id);
+  try {
+    const items = (await (await fetch(url)).json()).data;
+    sel.replaceChildren(...items.map(x => new Option(label(x), label(x))));
+  } catch (e) { sel.hidden = true; }
+}
+fillSelect("model", "/v1/models", m => m.id);
+fillSelect("kb-name", "/api/kbs", k => k.name);
+applyLang(); };
+async function fillSelect(id, url, label) {
+  const sel = document.getElementById(id);
+  try {
+    const items = (await (await fetch(url)).json()).data;
+    sel.replaceChildren(...items.map(x => new Option(label(x), label(x))));
+  } catch (e) { sel.hidden = true; }
+}
+fillSelect("model", "/v1/models", m => m.id);
+fillSelect("kb-name", "/api/kbs", k => k.name);
 applyLang();
