@@ -34,3 +34,15 @@ def test_feedback_to_sft_and_dpo(tmp_path, eos_engine_factory, serve_app):
     assert pair["chosen"] == "研发部在3楼。" and pair["rejected"] == "好的"
     assert read_jsonl(r.quarantine_path)[0]["step"] == "safety"
     assert export_feedback(ws).counts["feedback"] == 0  # exported once
+
+
+def test_feedback_text_is_normalised(tmp_path, eos_engine_factory, serve_app):
+    ws = Workspace.init(tmp_path)
+    engine = eos_engine_factory()
+    with serve_app(create_app(ws, engine=engine)) as srv:
+        engine.reset_script()
+        rid = httpx.post(srv.url + "/v1/chat/completions", timeout=30,
+                         json={"messages": [{"role": "user", "content": "ＡＢＣ  测试\x1b[31m"}]}).json()["id"]
+        httpx.post(srv.url + "/v1/feedback", json={"request_id": rid, "rating": -1, "correction": "答案   是ＸＹＺ。"})
+    (rec,) = read_jsonl(export_feedback(ws).sft_path)
+    assert rec["messages"][0]["content"] == "ABC 测试" and rec["messages"][-1]["content"] == "答案 是XYZ。"

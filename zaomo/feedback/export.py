@@ -1,6 +1,7 @@
 """Feedback → training data. Corrections and well-rated answers become SFT records; a correction or a
-well-rated answer paired with a poorly-rated answer to the same prompt becomes a DPO pair. Every text
-passes the same safety policy and decontamination as the data pipeline; rejects go to a quarantine."""
+well-rated answer paired with a poorly-rated answer to the same prompt becomes a DPO pair. Every text is
+normalised like the data pipeline and passes the same safety policy and decontamination; rejects go to a
+quarantine."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..data.decontam import NgramIndex
+from ..data.normalize import normalize_text
 from ..records import Feedback
 from ..safety import Guard
 from ..utils.io import write_jsonl
@@ -39,9 +41,11 @@ def export_feedback(ws: Workspace) -> ExportResult:
     with ws.registry.session.begin() as s:
         rows = list(s.scalars(select(Feedback).where(Feedback.status == "new").order_by(Feedback.id)))
         for fb in rows:
-            prompt = _prompt(fb.messages or [])
+            norm = ws.cfg.data.normalize
+            prompt = [{**m, "content": normalize_text(m.get("content", ""), norm)} for m in _prompt(fb.messages or [])]
             key = json.dumps(prompt, ensure_ascii=False)
             target = fb.correction or (fb.answer if fb.rating == 1 else None)
+            target = normalize_text(target, norm) if target else target
             if fb.rating == -1 and fb.answer:
                 bad_by_prompt[key] = fb.answer
             if not target or not prompt:
