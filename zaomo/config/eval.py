@@ -19,7 +19,6 @@ class EvalConfig(Section):
     batch_size: int = Field(16, ge=1, description="items per forward pass")
     shots: int = Field(0, ge=0, description="few-shot examples for multiple choice")
     choice_mode: str = Field("letter", description="letter: score the option letter; full: score the option text")
-    use_kb: bool = Field(False, description="answer QA with the knowledge base (open-book)")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     gates: dict[str, float] = Field(default_factory=lambda: {"qa.accuracy": 0.02},
                                     description="metric → largest allowed drop; compare exits non-zero past it")

@@ -18,4 +18,3 @@ class ProjectConfig(Section):
         "sqlite:///zaomo.db",
         description="SQLAlchemy URL for runs, models, audit and feedback; relative SQLite paths are "
         "inside the workspace; e.g. postgresql+psycopg://user:pw@host/db to scale out")
-    language: Literal["zh", "en", "auto"] = Field("auto", description="main language of the project's data")
