@@ -188,16 +188,7 @@ document.getElementById("compare").onclick = async () => {
   const r = await (await fetch(`/api/eval/compare?old=${picked[1]}&new=${picked[0]}`)).json();
   document.getElementById("compare-out").textContent = JSON.stringify(r, null, 1);
 };
-document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; async function fillSelect(id, url, label) {
-  const sel = document.getElementById(id);
-  try {
-    const items = (await (await fetch(url)).json()).data;
-    sel.replaceChildren(...items.map(x => new Option(label(x), label(x))));
-  } catch (e) { sel.hidden = true; }
-}
-fillSelect("model", "/v1/models", m => m.id);
-fillSelect("kb-name", "/api/kbs", k => k.name);
-applyLang(); };
+document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; applyLang(); };
 async function fillSelect(id, url, label) {
   const sel = document.getElementById(id);
   try {
