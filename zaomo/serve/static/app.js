@@ -25,6 +25,7 @@ function applyLang() {
 
 async function sendFeedback(li, body) {
   const status = li.querySelector(".status");
+  status.textContent = "…";
   const r = await fetch("/v1/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
                                           body: JSON.stringify({ request_id: li.dataset.id, ...body }) });
   status.textContent = r.ok ? TEXT[lang].thanks : TEXT[lang].error + (await r.json()).error.message;
