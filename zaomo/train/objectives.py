@@ -23,7 +23,7 @@ def causal_lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     mask = batch.get("attention_mask")
     if mask is not None and bool(mask.all()):
         mask = None  # no padding (packed blocks): lets attention take the plain causal fast path
-    out = model(input_ids=batch["input_ids"], attention_mask=mask)
+    out = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False)  # no KV cache in training
     logits, labels = out.logits[:, :-1, :], batch["labels"][:, 1:]
     n = int((labels != IGNORE).sum())
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
@@ -39,5 +39,5 @@ def dpo_loss(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.Ten
 
 
 def sequence_logps(model, batch: dict, side: str) -> torch.Tensor:
-    out = model(input_ids=batch[f"{side}_input_ids"], attention_mask=batch[f"{side}_attention_mask"])
+    out = model(input_ids=batch[f"{side}_input_ids"], attention_mask=batch[f"{side}_attention_mask"], use_cache=False)
     return token_logps(out.logits, batch[f"{side}_labels"])
