@@ -8,11 +8,11 @@ signatures and the eval n-gram index stay in memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..safety import Guard
@@ -73,10 +73,9 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
     dropped: Counter[str] = Counter()
     seen_ids: Counter[str] = Counter()
 
-    files = {s: atomic_open(out / f"{s}.jsonl", "w") for s in ("train", "val", "test")}
-    handles = {s: f.__enter__() for s, f in files.items()}
-    qctx = atomic_open(out / "quarantine.jsonl", "w")
-    quarantine = qctx.__enter__()
+    stack = contextlib.ExitStack()  # every output is written atomically and closed however the run ends
+    handles = {s: stack.enter_context(atomic_open(out / f"{s}.jsonl", "w")) for s in ("train", "val", "test")}
+    quarantine = stack.enter_context(atomic_open(out / "quarantine.jsonl", "w"))
 
     def reject(step: str, reason: str, record: dict, source: str, text: str = "") -> None:
         rep.quarantined += 1
@@ -89,7 +88,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
             lengths_dropped.append(len(text))
 
     inputs = [ws.path(p) for p in cfg.inputs]
-    try:
+    with stack:
         from rich.progress import Progress
 
         with Progress(disable=not progress, transient=True) as bar:
@@ -104,10 +103,6 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
                         continue
                     _process(doc, ws, rep, guard, filters, dedup, decon, reject, handles, lengths_kept, langs,
                              seen_ids)
-    finally:
-        for _s, f in files.items():
-            f.__exit__(None, None, None)
-        qctx.__exit__(None, None, None)
 
     rep.dropped = dict(dropped)
     rep.clusters = {k: v for k, v in dedup.clusters.items()}
@@ -192,8 +187,3 @@ def _process(doc: Document, ws: Workspace, rep: DataReport, guard: Guard, filter
     lengths_kept.append(len(text))
     langs["zh" if han_ratio(text) > 0.3 else "other"] += 1
 
-
-def read_clean(path: str | Path) -> list[dict]:
-    from ..utils.io import read_jsonl
-
-    return read_jsonl(path)

@@ -30,7 +30,3 @@ def segment(text: str) -> list[str]:
             out += [w.lower() for w in WORD_RE.findall(tok)]
     return out
 
-
-def char_ngrams(text: str, n: int) -> set[str]:
-    s = re.sub(r"\s+", "", text)
-    return {s[i:i + n] for i in range(len(s) - n + 1)} if len(s) >= n else ({s} if s else set())

@@ -77,14 +77,13 @@ def _answer_letter(it: dict) -> str:
 
 def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0) -> tuple[dict, list]:
     """Log-likelihood multiple choice: score each option letter (or its text) after the prompt."""
-    ctxs, conts, owners = [], [], []
-    for j, it in enumerate(items):
+    ctxs, conts = [], []
+    for it in items:
         few = [x for x in items if x is not it][:shots]
         prompt = _choice_prompt(it, few)
         for i, c in enumerate(it["choices"]):
             ctxs.append(prompt)
             conts.append(f" {LETTERS[i]}" if mode == "letter" else f" {c}")
-            owners.append(j)
     scores = tgt.loglikelihoods(ctxs, conts)
     rows = []
     by_subject: dict[str, list[float]] = {}

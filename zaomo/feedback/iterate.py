@@ -8,7 +8,6 @@ and the evaluation; a rejected candidate stays registered with status "rejected"
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..config import apply_overrides, validate
@@ -117,6 +116,3 @@ def rollback(ws: Workspace, name: str) -> ModelVersion:
     ws.registry.set_model_status(current.id, "rolled-back")
     return ws.registry.get_model(name, target.version)
 
-
-def model_path(ws: Workspace, mv: ModelVersion) -> Path:
-    return ws.path(mv.path)

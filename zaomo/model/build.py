@@ -27,6 +27,3 @@ def build_model(cfg: ModelConfig, tokenizer, seed: int | None = None):
         return Qwen2ForCausalLM(Qwen2Config(**common))
     return LlamaForCausalLM(LlamaConfig(**common))
 
-
-def count_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())

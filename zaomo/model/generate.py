@@ -9,16 +9,13 @@ from .load import eos_ids
 def generate_chat(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 64,
                   temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                   seed: int | None = None, max_context: int | None = None) -> list[str]:
-    import torch
-
     prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
-    return generate_text(model, tokenizer, prompts, max_new_tokens, temperature, top_p, stop, seed, max_context,
-                         _torch=torch)
+    return generate_text(model, tokenizer, prompts, max_new_tokens, temperature, top_p, stop, seed, max_context)
 
 
 def generate_text(model, tokenizer, prompts: list[str], max_new_tokens: int = 64, temperature: float = 0.0,
                   top_p: float = 1.0, stop: list[str] | None = None, seed: int | None = None,
-                  max_context: int | None = None, _torch=None) -> list[str]:
+                  max_context: int | None = None) -> list[str]:
     import torch
 
     limit = max_context or getattr(model.config, "max_position_embeddings", 2048)

@@ -6,14 +6,13 @@ vLLM and llama.cpp read it as it is. `<|im_end|>` ends each assistant turn and i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..utils.io import atomic_write_json, iter_jsonl
 from ..workspace import Workspace
 
-BOS, EOS_DOC, IM_START, IM_END = "<|endoftext|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+EOS_DOC, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL = [EOS_DOC, IM_START, IM_END]
 CHATML = (
     "{% for message in messages %}"
@@ -87,10 +86,3 @@ def train_tokenizer(ws: Workspace, files: list[Path] | None = None) -> Path:
     atomic_write_json(ws.tokenizer_dir / "stats.json", stats)
     return ws.tokenizer_dir
 
-
-def special_ids(tokenizer) -> dict[str, int]:
-    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL if t in tokenizer.get_vocab()}
-
-
-def dump(tokenizer) -> str:
-    return json.dumps(special_ids(tokenizer))

@@ -7,6 +7,7 @@ is a function of (seed, epoch), so the position after N steps is known and resum
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -405,7 +406,7 @@ def _make_reference(model, train_ds, val_ds, tok, device, t):
                 return sequence_logps(frozen, b, "chosen"), sequence_logps(frozen, b, "rejected")
         return live
 
-    ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else _null()
+    ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
     with ctx:
         train_ref = compute(model, [train_ds[i] for i in range(len(train_ds))])
         val_ref = compute(model, [val_ds[i] for i in range(len(val_ds))]) if val_ds else []
@@ -418,14 +419,6 @@ def _make_reference(model, train_ds, val_ds, tok, device, t):
         r = torch.tensor(rows, device=device)
         return r[:, 0], r[:, 1]
     return pre
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None, train_f: Path,
