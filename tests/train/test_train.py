@@ -171,3 +171,16 @@ def test_sigkill_and_resume_gives_identical_losses(pretrained, tmp_path):
     assert sorted(rows) == sorted(ref_rows)
     for step, loss in ref_rows.items():
         assert abs(rows[step] - loss) <= 1e-5, (step, rows[step], loss)
+
+
+def test_bad_sft_data_names_file_and_line(pretrained):
+    from zaomo.utils.io import InputError
+
+    root, base = pretrained
+    bad = root / "data" / "sft" / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+                   '{"messages": [{"role": "user", "content": "only a question"}]}\n', encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        run_training(_ws(root, ["train.stage=sft", f"train.init_from={base.model_dir}", "train.max_steps=1",
+                                "train.train_file=data/sft/bad.jsonl"]), progress=False)
+    assert f"{bad}:2" in str(e.value) and "no assistant turn" in str(e.value)
