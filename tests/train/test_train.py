@@ -65,6 +65,20 @@ def test_pretrain_lowers_val_loss_and_saves_a_standard_model(pretrained):
     assert (root / "runs" / res.run_id / "plots" / "loss.png").stat().st_size > 1000
 
 
+def test_tensorboard_events_match_metrics_jsonl(pretrained):
+    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    root, res = pretrained
+    run_dir = root / "runs" / res.run_id
+    acc = ea_mod.EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    want_val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    got_val = [(e.step, e.value) for e in acc.Scalars("val/loss")]
+    assert [s for s, _ in got_val] == [s for s, _ in want_val]
+    assert [v for _, v in got_val] == pytest.approx([v for _, v in want_val], rel=1e-6)  # float32 there
+    assert [e.step for e in acc.Scalars("train/loss")] == [r["step"] for r in rows if "loss" in r]
+
+
 @pytest.mark.parametrize("method", ["full", "lora", "prefix"])
 def test_sft_methods_lower_val_loss(pretrained, method):
     root, base = pretrained

@@ -54,6 +54,7 @@ class TrainConfig(Section):
     keep_last: int = Field(2, ge=1, description="checkpoints kept besides the best")
     early_stopping_patience: int = Field(0, ge=0, description="stop after N evals without improvement; 0 = off")
     log_every: int = Field(10, ge=1, description="log metrics every N steps")
+    tensorboard: bool = Field(True, description="also write TensorBoard events when the package is installed")
     lora: LoraConfig = Field(default_factory=LoraConfig)
     prefix: PrefixConfig = Field(default_factory=PrefixConfig)
     dpo: DPOConfig = Field(default_factory=DPOConfig)

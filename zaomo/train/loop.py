@@ -28,6 +28,7 @@ from ..utils.log import add_file_log, get_logger
 from ..workspace import Workspace
 from . import data as tdata
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .metrics_log import MetricsLog
 from .objectives import causal_lm_loss, dpo_loss, sequence_logps
 from .schedule import lr_factor
 
@@ -232,6 +233,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
     run_dir = ws.run_dir(run_id)
     log = get_logger("zaomo.train")
     fh = add_file_log(run_dir / "train.log", "zaomo.train")
+    stack = contextlib.ExitStack()  # closes what the run opened (TensorBoard writer) however it ends
     try:
         seed_everything(cfg.project.seed)
         model, tok, base_path = _init_model(ws, device_kind)
@@ -274,12 +276,13 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                                   config=cfg.model_dump(mode="json"), versions=package_versions(),
                                   inputs={str(train_f): file_hash(train_f)}, path=str(run_dir))
 
+        mlog = MetricsLog(metrics_path, run_dir / "tensorboard" if t.tensorboard else None, enabled=rank == 0)
+        stack.callback(mlog.close)
         if last is None:  # the starting point, so every curve shows where it came from
             v0 = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device,
                            ref_fn and (lambda b, s: ref_fn(b, s, None, val=True)), t.dpo.beta)
-            if rank == 0 and not math.isnan(v0):
-                with open(metrics_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": 0, "val_loss": v0}) + "\n")
+            if not math.isnan(v0):
+                mlog.write({"step": 0, "val_loss": v0})
         model.train()
         n = len(train_ds)
         per_rank = t.batch_size
@@ -335,9 +338,8 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                         best, is_best, patience = vl, True, 0
                     else:
                         patience += 1
-                if rank == 0 and (done % t.log_every == 0 or "val_loss" in row or done == t.max_steps):
-                    with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                if done % t.log_every == 0 or "val_loss" in row or done == t.max_steps:
+                    mlog.write(row)
                 if rank == 0 and (done % t.save_every == 0 or done == t.max_steps or is_best):
                     save_checkpoint(ckpt_root, done, acc.unwrap_model(model), opt, sched, {"best": best},
                                     t.keep_last, is_best)
@@ -362,6 +364,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             ws.registry.finish_run(run_id, status="failed")
         raise
     finally:
+        stack.close()
         get_logger("zaomo.train").removeHandler(fh)
         fh.close()
 
