@@ -222,6 +222,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         from ..model.load import pick_device
 
         device_kind = pick_device()
+    _fresh_accelerator_state(_precision(ws, device_kind))
     acc = Accelerator(cpu=device_kind == "cpu", mixed_precision=_precision(ws, device_kind),
                       gradient_accumulation_steps=1)
     ids = [resume or ws.new_run_id(f"train-{t.stage}")]
@@ -245,7 +246,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         if t.compile:
             model = torch.compile(model)
         opt = torch.optim.AdamW(_params_groups(model, t.weight_decay), lr=t.lr, betas=tuple(t.betas),
-                                fused=device_kind == "cuda")
+                                fused=device_kind in ("cuda", "cpu"))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: lr_factor(s, t.max_steps, t.warmup_steps, t.schedule, t.min_lr_ratio))
         model, opt = acc.prepare(model, opt)
@@ -367,6 +368,17 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         stack.close()
         get_logger("zaomo.train").removeHandler(fh)
         fh.close()
+
+
+def _fresh_accelerator_state(precision: str) -> None:
+    """accelerate keeps one precision per process; a second run in the same process (a notebook, the
+    quickstart, another library's trainer) with another precision would be refused. The process-group part
+    (DDP ranks) is kept; only the precision state is dropped."""
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision", precision)) != precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _global_indices(g: int, size: int, n: int, seed: int) -> list[int]:
