@@ -11,9 +11,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from ..records import ApiKey, AuditRecord, Feedback
 from ..safety import Guard, is_chinese
@@ -47,7 +49,8 @@ def make_engine(ws: Workspace):
 
         return VLLMEngine.from_config(ws)
     ref = cfg.model or ws.cfg.project.name
-    return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref)
+    return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref,
+                         max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms)
 
 
 def _validate_messages(body: dict) -> list[dict]:
@@ -93,7 +96,7 @@ def _params(body: dict, cap: int) -> GenParams:
 
 
 def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
-    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
     cfg = ws.cfg.serve
     app = FastAPI(title="zaomo", version="0.1")
@@ -104,6 +107,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     requests_total = Counter("zaomo_requests_total", "requests", ["endpoint", "status"], registry=prom)
     latency = Histogram("zaomo_request_seconds", "request latency", ["endpoint"], registry=prom)
     guard_total = Counter("zaomo_guard_actions_total", "guard decisions", ["where", "action"], registry=prom)
+    engine_gauge = Gauge("zaomo_engine", "built-in engine batching: running, waiting, max_batch, ...", ["stat"],
+                         registry=prom)
     need_keys = cfg.require_keys
 
     if cfg.cors_origins:
@@ -233,6 +238,9 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if hasattr(state["engine"], "stats"):
+            for k, v in state["engine"].stats().items():
+                engine_gauge.labels(k).set(v)
         return Response(generate_latest(prom), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
@@ -373,7 +381,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             decisions["input"] = {"action": g.action, "reason": g.reason}
             if not g.allowed:
                 raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
-        text, done = _collect(engine.stream_prompt(prompt, params))
+        text, done = await run_in_threadpool(_collect, engine.stream_prompt(prompt, params))
         text, ok = _check_output(text, decisions)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
@@ -387,7 +395,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     async def chat(request: Request):
         t0 = time.perf_counter()
         key_id = auth(request)
-        maybe_reload()
+        await run_in_threadpool(maybe_reload)
         body = await read_json(request)
         engine = state["engine"]
         model = body.get("model")
@@ -436,12 +444,12 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         except APIError:
             raise
         if body.get("stream"):
-            return StreamingResponse(_stream(body, rid, model or engine.name, msgs, params, t0, key_id, decisions,
-                                             citations, refusal),
+            return StreamingResponse(_stream(engine, body, rid, model or engine.name, msgs, params, t0, key_id,
+                                             decisions, citations, refusal),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         texts, finish, pt, ct = [], "stop", 0, 0
         for _ in range(n):
-            text, fin, p_tok, c_tok = _generate(engine, msgs, params, decisions, refusal)
+            text, fin, p_tok, c_tok = await run_in_threadpool(_generate, engine, msgs, params, decisions, refusal)
             if kb_hits and ws.cfg.kb.unsupported == "quote" and fin != "content_filter":
                 from ..kb.answer import ground
 
@@ -495,8 +503,9 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         latency.labels("chat").observe(time.perf_counter() - t0)
         return JSONResponse(out)
 
-    def _stream(body, rid, model, msgs, params, t0, key_id, decisions, citations, refusal):
-        engine = state["engine"]
+    async def _stream(engine, body, rid, model, msgs, params, t0, key_id, decisions, citations, refusal):
+        """SSE chunks. The engine is pulled from a worker thread so the event loop stays free; when the client
+        goes away the generation is closed (its batch slot freed) and the partial answer audited as 499."""
         created = int(time.time())
 
         def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
@@ -506,38 +515,49 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                 c.update(extra)
             return f"data: {json.dumps(c, ensure_ascii=False)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
+        tokens = engine.stream(msgs, params)
         full, sent, finish = "", "", "stop"
         done = Done("stop", 0, 0)
+        status = 499  # until the last chunk is handed over
         try:
-            for d in engine.stream(msgs, params):
-                if isinstance(d, Done):
-                    done = d
-                    finish = d.finish_reason
-                    break
-                full += d
-                checked, ok = _check_output(full, decisions)
-                if not ok:  # cut at the first violation
-                    finish = "content_filter"
-                    yield chunk({"content": ("\n" if sent else "") + refusal})
-                    sent += refusal
-                    break
-                if checked.startswith(sent) and len(checked) > len(sent):
-                    yield chunk({"content": checked[len(sent):]})
-                    sent = checked
-        except ValueError as e:
-            finish = "error"
-            yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
-        usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
-                 "total_tokens": done.prompt_tokens + done.completion_tokens}
-        extra: dict[str, Any] = {"usage": usage}
-        if citations is not None:
-            extra["citations"] = citations
-        yield chunk({}, finish, extra)
-        yield "data: [DONE]\n\n"
-        audit(rid, key_id, "chat.completions", body, sent, decisions, 200, t0, usage)
-        requests_total.labels("chat", "200").inc()
-        latency.labels("chat").observe(time.perf_counter() - t0)
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                while (d := await anyio.to_thread.run_sync(next, tokens, None, abandon_on_cancel=True)) is not None:
+                    if isinstance(d, Done):
+                        done = d
+                        finish = d.finish_reason
+                        break
+                    full += d
+                    checked, ok = _check_output(full, decisions)
+                    if not ok:  # cut at the first violation
+                        finish = "content_filter"
+                        yield chunk({"content": ("\n" if sent else "") + refusal})
+                        sent += refusal
+                        break
+                    if checked.startswith(sent) and len(checked) > len(sent):
+                        yield chunk({"content": checked[len(sent):]})
+                        sent = checked
+            except ValueError as e:
+                finish = "error"
+                yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
+            usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                     "total_tokens": done.prompt_tokens + done.completion_tokens}
+            extra: dict[str, Any] = {"usage": usage}
+            if citations is not None:
+                extra["citations"] = citations
+            yield chunk({}, finish, extra)
+            yield "data: [DONE]\n\n"
+            status = 200
+        finally:
+            try:
+                tokens.close()  # a TokenStream closes from any thread; a plain generator still running cannot
+            except (AttributeError, ValueError):
+                pass
+            usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                     "total_tokens": done.prompt_tokens + done.completion_tokens}
+            audit(rid, key_id, "chat.completions", body, sent, decisions, status, t0, usage)
+            requests_total.labels("chat", str(status)).inc()
+            latency.labels("chat").observe(time.perf_counter() - t0)
 
     static = Path(__file__).with_name("static")
     if static.is_dir():

@@ -1,0 +1,155 @@
+"""Continuous batching in the built-in engine: concurrent requests give the same text as one at a time,
+really share decode steps, stop per row, and a client that leaves frees its slot."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import torch
+
+from zaomo.serve.app import create_app
+from zaomo.serve.engines import BuiltinEngine, Done, GenParams
+from zaomo.workspace import Workspace
+
+TEXTS = ["研发部的负责人是王建国。研发部位于总部大楼3楼。", "The head of the R&D Department is Wang Jianguo.",
+         "你好！有什么可以帮你？", "Hello, how can I help you today?", "抱歉，这个请求我无法协助。"] * 20
+PROMPTS = ["你好", "研发部的负责人是谁？", "Hello there, how are you doing today my friend?", "x", "抱歉",
+           "The head", "研发部位于哪里", "hi"]
+
+
+def build_noisy_model(root, seed: int):
+    """The tiny Llama with its matrices scaled up, so greedy text differs from prompt to prompt (a plain random
+    init repeats one token whatever the prompt, which would let a mixed-up batch pass unnoticed)."""
+    from zaomo.config.model import ModelConfig
+    from zaomo.model.build import build_model
+    from zaomo.model.load import save_model
+    from zaomo.model.tokenizer import train_bpe
+
+    tok = train_bpe(iter(TEXTS), 400, root / "tok", min_frequency=1, model_max_length=256)
+    model = build_model(ModelConfig(preset="tiny", seq_len=256), tok, seed=seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(6.0)
+    return save_model(model, tok, root / "model")
+
+
+@pytest.fixture(scope="module")
+def noisy_model_dir(tmp_path_factory):
+    return build_noisy_model(tmp_path_factory.mktemp("noisy"), seed=0)
+
+
+def slow_down(engine: BuiltinEngine, seconds: float, no_eos: bool = False) -> None:
+    """Make every forward take a while (so requests overlap) and, optionally, never end at EOS."""
+    eos = sorted(engine.eos)
+
+    def hook(module, args, output):
+        time.sleep(seconds)
+        if no_eos:
+            output.logits[..., eos] = float("-inf")
+        return output
+
+    engine.model.register_forward_hook(hook)
+
+
+def run(engine, prompt: str, **kw) -> tuple[str, Done]:
+    out = list(engine.stream([{"role": "user", "content": prompt}], GenParams(max_tokens=kw.pop("max_tokens", 24),
+                                                                              **kw)))
+    return "".join(x for x in out if isinstance(x, str)), out[-1]
+
+
+def concurrently(fn, items):
+    res = [None] * len(items)
+
+    def work(i):
+        res[i] = fn(items[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(items))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return res
+
+
+def test_concurrent_requests_match_one_at_a_time(noisy_model_dir):
+    engine = BuiltinEngine(noisy_model_dir, device="cpu", max_batch_size=8, batch_wait_ms=50)
+    alone = [run(engine, p) for p in PROMPTS]
+    assert engine.stats()["max_batch"] == 1
+    assert len({t for t, _ in alone}) > 3  # the prompts really lead to different texts
+    together = concurrently(lambda p: run(engine, p), PROMPTS)
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert [d for _, d in together] == [d for _, d in alone]  # same finish reasons and token counts
+    assert engine.stats()["max_batch"] == len(PROMPTS)
+
+    # sampling with a seed is per request: the same draw alone and inside a batch
+    sampled = [run(engine, p, temperature=0.9, top_p=0.9, seed=i) for i, p in enumerate(PROMPTS[:4])]
+    batch = concurrently(lambda ip: run(engine, ip[1], temperature=0.9, top_p=0.9, seed=ip[0]),
+                         list(enumerate(PROMPTS[:4])))
+    assert [t for t, _ in batch] == [t for t, _ in sampled]
+    assert engine.stats()["active"] == 0
+
+
+def test_rows_stop_on_their_own(noisy_model_dir):
+    engine = BuiltinEngine(noisy_model_dir, device="cpu", max_batch_size=4, batch_wait_ms=50)
+    full = [run(engine, p, max_tokens=20) for p in PROMPTS[:4]]
+    target = next(i for i, (t, _) in enumerate(full) if len(t) > 4)
+    stop = full[target][0][2:4]
+    jobs = [dict(max_tokens=20) for _ in range(4)]
+    jobs[target] = dict(max_tokens=20, stop=[stop])
+    jobs[(target + 1) % 4] = dict(max_tokens=5)
+    out = concurrently(lambda i: run(engine, PROMPTS[i], **jobs[i]), list(range(4)))
+    for i, (text, done) in enumerate(out):
+        if i == target:
+            assert text == full[i][0][:full[i][0].find(stop)] and done.finish_reason == "stop"
+        elif i == (target + 1) % 4:
+            assert done.completion_tokens <= 5 and full[i][0].startswith(text)
+        else:
+            assert (text, done) == full[i]
+
+
+def test_gateway_batches_concurrent_clients_and_frees_the_slot_of_one_that_leaves(tmp_path, noisy_model_dir,
+                                                                                   serve_app):
+    from sqlalchemy import select
+
+    from zaomo.records import AuditRecord
+
+    engine = BuiltinEngine(noisy_model_dir, device="cpu", name="tiny", max_batch_size=8, batch_wait_ms=20)
+    alone = [run(engine, p, max_tokens=16)[0] for p in PROMPTS[:6]]
+    slow_down(engine, 0.01)
+    ws = Workspace.open(Workspace.init(tmp_path).root, overrides=["serve.guard=false"])
+    with serve_app(create_app(ws, engine=engine)) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+
+        def ask(i: int) -> str:
+            msgs = [{"role": "user", "content": PROMPTS[i]}]
+            if i % 2:  # half stream, half do not: both go through the batch
+                chunks = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=16, stream=True)
+                return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            return client.chat.completions.create(model="tiny", messages=msgs, max_tokens=16).choices[0].message.content
+
+        assert concurrently(ask, list(range(6))) == alone
+        assert engine.stats()["max_batch"] >= 3
+
+        # a streaming client that reads a little and hangs up
+        slow_down(engine, 0.02, no_eos=True)
+        t0 = time.monotonic()
+        with httpx.stream("POST", srv.url + "/v1/chat/completions", timeout=30, json={
+                "stream": True, "max_tokens": 250, "messages": [{"role": "user", "content": "你好"}]}) as r:
+            lines = r.iter_lines()
+            while not next(lines).startswith("data:") or engine.stats()["running"] == 0:
+                pass
+            assert engine.stats()["active"] == 1
+        while engine.stats()["active"] and time.monotonic() - t0 < 20:
+            time.sleep(0.05)
+        freed_after = time.monotonic() - t0
+        assert engine.stats()["active"] == 0 and engine.stats()["cancelled"] == 1
+        assert freed_after < 250 * 0.02 / 2  # long before its 250 tokens would have been generated
+    time.sleep(0.2)
+    with ws.registry.session() as s:
+        statuses = sorted(a.status for a in s.scalars(select(AuditRecord)))
+    assert statuses == [200] * 6 + [499]  # the partial answer is audited too
