@@ -8,52 +8,14 @@ import time
 
 import httpx
 import openai
-import pytest
-import torch
 
 from zaomo.serve.app import create_app
 from zaomo.serve.engines import BuiltinEngine, Done, GenParams
 from zaomo.workspace import Workspace
 
-TEXTS = ["研发部的负责人是王建国。研发部位于总部大楼3楼。", "The head of the R&D Department is Wang Jianguo.",
-         "你好！有什么可以帮你？", "Hello, how can I help you today?", "抱歉，这个请求我无法协助。"] * 20
 PROMPTS = ["你好", "研发部的负责人是谁？", "Hello there, how are you doing today my friend?", "x", "抱歉",
            "The head", "研发部位于哪里", "hi"]
 
-
-def build_noisy_model(root, seed: int):
-    """The tiny Llama with its matrices scaled up, so greedy text differs from prompt to prompt (a plain random
-    init repeats one token whatever the prompt, which would let a mixed-up batch pass unnoticed)."""
-    from zaomo.config.model import ModelConfig
-    from zaomo.model.build import build_model
-    from zaomo.model.load import save_model
-    from zaomo.model.tokenizer import train_bpe
-
-    tok = train_bpe(iter(TEXTS), 400, root / "tok", min_frequency=1, model_max_length=256)
-    model = build_model(ModelConfig(preset="tiny", seq_len=256), tok, seed=seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(6.0)
-    return save_model(model, tok, root / "model")
-
-
-@pytest.fixture(scope="module")
-def noisy_model_dir(tmp_path_factory):
-    return build_noisy_model(tmp_path_factory.mktemp("noisy"), seed=0)
-
-
-def slow_down(engine: BuiltinEngine, seconds: float, no_eos: bool = False) -> None:
-    """Make every forward take a while (so requests overlap) and, optionally, never end at EOS."""
-    eos = sorted(engine.eos)
-
-    def hook(module, args, output):
-        time.sleep(seconds)
-        if no_eos:
-            output.logits[..., eos] = float("-inf")
-        return output
-
-    engine.model.register_forward_hook(hook)
 
 
 def run(engine, prompt: str, **kw) -> tuple[str, Done]:
@@ -113,7 +75,7 @@ def test_rows_stop_on_their_own(noisy_model_dir):
 
 
 def test_gateway_batches_concurrent_clients_and_frees_the_slot_of_one_that_leaves(tmp_path, noisy_model_dir,
-                                                                                   serve_app):
+                                                                                   serve_app, slow_down):
     from sqlalchemy import select
 
     from zaomo.records import AuditRecord
