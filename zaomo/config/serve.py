@@ -26,5 +26,7 @@ class ServeConfig(Section):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
     audit: bool = Field(True, description="record every request and response in the workspace database")
     audit_mask_pii: bool = Field(True, description="mask PII in audit rows")
+    embedding_model: str | None = Field(None, description="local Hugging Face encoder dir served at /v1/embeddings "
+                                        "(mean-pooled, normalised); unset = /v1/embeddings answers 404")
     kb: str | None = Field(None, description="knowledge base used when a request asks for one without naming it")
     guard: bool = Field(True, description="input and output guardrails")

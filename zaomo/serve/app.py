@@ -100,7 +100,12 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
 
     cfg = ws.cfg.serve
     app = FastAPI(title="zaomo", version="0.1")
-    state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}}
+    state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}, "embedder": None}
+    if cfg.embedding_model:
+        from .embeddings import Embedder
+
+        state["embedder"] = Embedder(ws.path(cfg.embedding_model), device=ws.cfg.project.device,
+                                     name=Path(cfg.embedding_model).name)
     guard = Guard(ws.cfg.safety, ws.root) if cfg.guard else None
     reg = ws.registry
     prom = CollectorRegistry()
@@ -216,6 +221,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         if cfg.audit_mask_pii:
             stored["messages"] = [{**m, "content": mask_pii(m.get("content", ""))[0]}
                                   for m in body.get("messages", []) if isinstance(m, dict)]
+            if isinstance(body.get("input"), list):
+                stored["input"] = [mask_pii(t)[0] for t in body["input"]]
             response = mask_pii(response)[0] if response else response
         with reg.session.begin() as s:
             s.add(AuditRecord(id=rid, key_id=key_id, endpoint=endpoint, model=state["engine"].name,
@@ -246,8 +253,49 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     @app.get("/v1/models")
     def models(request: Request) -> dict:
         auth(request)
-        return {"object": "list", "data": [{"id": state["engine"].name, "object": "model", "created": 0,
-                                            "owned_by": "zaomo"}]}
+        names = [state["engine"].name] + ([state["embedder"].name] if state["embedder"] else [])
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "zaomo"}
+                                           for n in names]}
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> dict:
+        t0 = time.perf_counter()
+        key_id = auth(request)
+        body = await read_json(request)
+        emb = state["embedder"]
+        if emb is None:
+            raise APIError(404, "no embedding model is configured on this server: set serve.embedding_model to a "
+                           "local encoder directory", param="model", code="model_not_found")
+        if body.get("model") not in (None, emb.name, "default"):
+            raise APIError(404, f"embedding model '{body.get('model')}' does not exist; available: {emb.name}",
+                           param="model", code="model_not_found")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise APIError(400, "'input' must be a non-empty string or a non-empty list of non-empty strings "
+                           "(token arrays are not supported)", param="input")
+        if len(texts) > 2048:
+            raise APIError(400, f"'input' has {len(texts)} items; at most 2048 per request", param="input")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise APIError(400, "'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+        dims = body.get("dimensions")
+        if dims is not None and dims != emb.dim:
+            raise APIError(400, f"'dimensions' must be {emb.dim} (this encoder's size) or left out; got {dims!r}",
+                           param="dimensions")
+        vectors, tokens = await run_in_threadpool(emb.embed, texts)
+        if fmt == "base64":
+            from .embeddings import encode_base64
+
+            data = [{"object": "embedding", "index": i, "embedding": encode_base64(v)} for i, v in enumerate(vectors)]
+        else:
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        audit(f"emb-{uuid.uuid4().hex[:24]}", key_id, "embeddings", {"model": emb.name, "input": texts}, None, {},
+              200, t0, usage)
+        requests_total.labels("embeddings", "200").inc()
+        latency.labels("embeddings").observe(time.perf_counter() - t0)
+        return {"object": "list", "data": data, "model": emb.name, "usage": usage}
 
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> dict:
