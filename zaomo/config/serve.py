@@ -26,6 +26,8 @@ class ServeConfig(Section):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
     audit: bool = Field(True, description="record every request and response in the workspace database")
     audit_mask_pii: bool = Field(True, description="mask PII in audit rows")
+    audit_retention_days: float = Field(0, ge=0, description="delete audit rows older than this many days, at "
+                                        "startup and every hour while serving (`zaomo audit purge` by hand); 0 = keep all")
     embedding_model: str | None = Field(None, description="local Hugging Face encoder dir served at /v1/embeddings "
                                         "(mean-pooled, normalised); unset = /v1/embeddings answers 404")
     kb: str | None = Field(None, description="knowledge base used when a request asks for one without naming it")

@@ -4,10 +4,13 @@ API keys when required, and every request audited in the workspace database."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +98,34 @@ def _params(body: dict, cap: int) -> GenParams:
     return GenParams(min(max_tokens, cap), num("temperature", 0.0, 0.0, 2.0), num("top_p", 1.0, 0.0, 1.0), stop, seed)
 
 
+AUDIT_PURGE_EVERY_S = 3600.0
+
+
 def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
     cfg = ws.cfg.serve
-    app = FastAPI(title="zaomo", version="0.1")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        """With a retention set, purge old audit rows now and then every AUDIT_PURGE_EVERY_S."""
+        task = asyncio.create_task(_purge_audit_forever()) if cfg.audit_retention_days else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    async def _purge_audit_forever() -> None:
+        from .audit import purge_audit
+
+        while True:
+            try:
+                state["audit_purged"] = state.get("audit_purged", 0) + await run_in_threadpool(
+                    purge_audit, ws.registry, cfg.audit_retention_days)
+            except Exception as e:  # noqa: BLE001 — a failed purge (database busy) is retried, never fatal
+                logging.getLogger("zaomo.serve").warning("audit purge failed, retrying later: %s", e)
+            await asyncio.sleep(AUDIT_PURGE_EVERY_S)
+
+    app = FastAPI(title="zaomo", version="0.1", lifespan=lifespan)
     state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}, "embedder": None}
     if cfg.embedding_model:
         from .embeddings import Embedder
