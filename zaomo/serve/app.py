@@ -101,6 +101,17 @@ def _params(body: dict, cap: int) -> GenParams:
 AUDIT_PURGE_EVERY_S = 3600.0
 
 
+async def _pull(tokens):
+    """An engine's stream on the event loop: natively when it is async-iterable (the built-in engine), else one
+    `next()` per item in a worker thread (a remote engine's blocking HTTP stream)."""
+    if hasattr(tokens, "__anext__"):
+        async for d in tokens:
+            yield d
+        return
+    while (d := await anyio.to_thread.run_sync(next, tokens, None, abandon_on_cancel=True)) is not None:
+        yield d
+
+
 def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -596,7 +607,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         try:
             yield chunk({"role": "assistant", "content": ""})
             try:
-                while (d := await anyio.to_thread.run_sync(next, tokens, None, abandon_on_cancel=True)) is not None:
+                async for d in _pull(tokens):
                     if isinstance(d, Done):
                         done = d
                         finish = d.finish_reason

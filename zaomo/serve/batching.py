@@ -58,6 +58,12 @@ class Request:
     emitted: str = ""
     last: int = 0  # the sampled token to feed at the next step
     gen: Any = None
+    notify: Any = None  # called after each put, from the worker thread (an asyncio consumer's wake-up)
+
+    def put(self, item: Any) -> None:
+        self.out.put(item)
+        if self.notify is not None:
+            self.notify()
 
     @property
     def budget(self) -> int:
@@ -205,7 +211,7 @@ class Batcher:
         except Exception as e:  # noqa: BLE001 — handed to each caller, who re-raises it
             rows = args[1] if fn == self._prefill else args[0].rows
             for r in rows:
-                r.out.put(e)
+                r.put(e)
             if fn != self._prefill:
                 args[0].keep([])
 
@@ -268,7 +274,7 @@ class Batcher:
         with self._cv:
             self._stats["finished"] += len(ended)
         for r, done in ended:
-            r.out.put(done)
+            r.put(done)
 
     def _advance(self, rows: list[Request], logits) -> tuple[list[int], list[tuple[Request, Done]]]:
         """Sample each row's next token and stream its new text: the indices of the rows that go on, and the
@@ -298,10 +304,10 @@ class Batcher:
             cut = stop_at(text, r.params.stop)
             if cut is not None:
                 if cut > len(r.emitted):
-                    r.out.put(text[len(r.emitted):cut])
+                    r.put(text[len(r.emitted):cut])
                 r.emitted = text[:cut]
                 return "stop"
             if len(text) > len(r.emitted):
-                r.out.put(text[len(r.emitted):])
+                r.put(text[len(r.emitted):])
                 r.emitted = text
         return "length" if len(r.out_ids) >= r.budget else None

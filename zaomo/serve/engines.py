@@ -9,6 +9,7 @@ every model.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,28 +72,27 @@ class BuiltinEngine:
 
 
 class TokenStream:
-    """Text deltas, then Done. `close()` may be called from any thread, even while another thread waits in
-    `next()` (the gateway does so when a client hangs up): the waiter returns and the batch slot is freed."""
+    """Text deltas, then Done; iterate it plainly or with `async for`. The async form waits on the event loop
+    (no thread per token) and joins the deltas that are already waiting into one, so a busy gateway sends fewer,
+    larger chunks. `close()` may be called from any thread, even while another waits in `next()` (the gateway
+    does so when a client hangs up): the waiter returns and the batch slot is freed."""
 
     _CLOSED = object()
 
     def __init__(self, batcher: Batcher, req: Request):
         self.batcher, self.req, self.state = batcher, req, "new"
+        self._held: Any = None  # an item taken while joining deltas, handed out next time
+        self._wake: Any = None
 
-    def __iter__(self) -> TokenStream:
-        return self
+    def _start(self) -> None:
+        ctx = self.req.loaded.context
+        if len(self.req.ids) >= ctx:
+            self.state = "over"
+            raise ValueError(f"prompt is {len(self.req.ids)} tokens; this model's context is {ctx}")
+        self.state = "running"
+        self.batcher.submit(self.req)
 
-    def __next__(self) -> str | Done:
-        if self.state == "new":
-            ctx = self.req.loaded.context
-            if len(self.req.ids) >= ctx:
-                self.state = "over"
-                raise ValueError(f"prompt is {len(self.req.ids)} tokens; this model's context is {ctx}")
-            self.state = "running"
-            self.batcher.submit(self.req)
-        if self.state == "over":
-            raise StopIteration
-        item = self.req.out.get()
+    def _take(self, item: Any) -> str | Done:
         if item is self._CLOSED or isinstance(item, Exception | Done):
             self.state = "over"
             self.req.cancelled.set()
@@ -101,6 +101,50 @@ class TokenStream:
         if isinstance(item, Exception):
             raise item
         return item
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str | Done:
+        if self.state == "new":
+            self._start()
+        if self.state == "over":
+            raise StopIteration
+        return self._take(self.req.out.get())
+
+    def __aiter__(self) -> TokenStream:
+        return self
+
+    async def __anext__(self) -> str | Done:
+        import asyncio
+
+        if self.state == "new":
+            loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+            self.req.notify = lambda: loop.call_soon_threadsafe(self._wake.set)
+            self._start()
+        if self.state == "over":
+            raise StopAsyncIteration
+        item, self._held = self._held, None
+        while item is None:
+            try:
+                item = self.req.out.get_nowait()
+            except queue.Empty:
+                self._wake.clear()
+                if self.req.out.empty():  # a put between the check and clear() has set the event again
+                    await self._wake.wait()
+        while isinstance(item, str):  # join the deltas already waiting
+            try:
+                more = self.req.out.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(more, str):
+                self._held = more
+                break
+            item += more
+        try:
+            return self._take(item)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
     def close(self) -> None:
         self.req.cancelled.set()
