@@ -218,7 +218,9 @@ def throughput(root: Path, model_dir: Path, a) -> tuple[dict, dict]:
     return r_ours, r_base
 
 
-def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> dict:
+def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]:
+    """p50 of the engine called directly vs through the gateway, for the gateway with guard and audit on and
+    with both off (what HTTP and JSON alone cost)."""
     import httpx
     import uvicorn
 
@@ -226,32 +228,42 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> dict:
     from zaomo.serve.engines import BuiltinEngine, GenParams
     from zaomo.workspace import Workspace
 
-    ws = Workspace.open(root, overrides=["serve.rate_limit_per_minute=0", "serve.guard=true", "serve.audit=true"])
     engine = BuiltinEngine(model_dir, device="cpu", name="default")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ws, engine=engine), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
     qs = prompts()
-    direct, gateway = [], []
-    with httpx.Client(timeout=60) as http:
-        for i in range(n + 5):  # the first 5 of each warm up
-            msgs = [{"role": "user", "content": qs[i % len(qs)]}]
-            t0 = time.perf_counter()
-            list(engine.stream(msgs, GenParams(max_tokens=max_tokens)))
-            t1 = time.perf_counter()
-            r = http.post(f"http://127.0.0.1:{port}/v1/chat/completions",
-                          json={"model": "default", "messages": msgs, "max_tokens": max_tokens})
-            t2 = time.perf_counter()
-            assert r.status_code == 200, r.text
-            if i >= 5:
-                direct.append(t1 - t0)
-                gateway.append(t2 - t1)
-    server.should_exit = True
-    d50, g50 = statistics.median(direct), statistics.median(gateway)
-    return {"n": n, "direct_p50_ms": d50 * 1000, "gateway_p50_ms": g50 * 1000, "overhead_p50_ms": (g50 - d50) * 1000}
+    out = []
+    for label, flags in (("guard + audit on", "true"), ("guard and audit off", "false")):
+        ws = Workspace.open(root, overrides=["serve.rate_limit_per_minute=0", f"serve.guard={flags}",
+                                             f"serve.audit={flags}"])
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(ws, engine=engine), host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        direct, gateway, floor = [], [], []
+        with httpx.Client(timeout=60) as http:
+            for i in range(n + 5):  # the first 5 of each warm up
+                msgs = [{"role": "user", "content": qs[i % len(qs)]}]
+                t0 = time.perf_counter()
+                list(engine.stream(msgs, GenParams(max_tokens=max_tokens)))
+                t1 = time.perf_counter()
+                r = http.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                              json={"model": "default", "messages": msgs, "max_tokens": max_tokens})
+                t2 = time.perf_counter()
+                assert r.status_code == 200, r.text
+                http.get(f"http://127.0.0.1:{port}/health")
+                t3 = time.perf_counter()
+                if i >= 5:
+                    direct.append(t1 - t0)
+                    gateway.append(t2 - t1)
+                    floor.append(t3 - t2)
+        server.should_exit = True
+        thread.join(10)
+        d50, g50 = statistics.median(direct), statistics.median(gateway)
+        out.append({"label": label, "n": n, "direct_p50_ms": d50 * 1000, "gateway_p50_ms": g50 * 1000,
+                    "overhead_p50_ms": (g50 - d50) * 1000, "health_p50_ms": statistics.median(floor) * 1000})
+    return out
 
 
 def guard_quality(root: Path) -> dict:
@@ -293,10 +305,11 @@ def main() -> None:
         print(f"ratio (tokens/s): {ours['tokens_per_s'] / base['tokens_per_s']:.2f}x; "
               f"p50 latency ratio {base['p50_s'] / ours['p50_s']:.2f}x lower")
     if "overhead" in parts:
-        o = overhead(root, model_dir, a.overhead_requests, 16)
-        print(f"\n## gateway overhead: {o['n']} sequential requests, max_tokens 16")
-        print(f"direct engine p50 {o['direct_p50_ms']:.1f} ms; through the gateway (HTTP, guard, audit) "
-              f"p50 {o['gateway_p50_ms']:.1f} ms; overhead {o['overhead_p50_ms']:.1f} ms (target < 5 ms)")
+        print(f"\n## gateway overhead: {a.overhead_requests} sequential requests, max_tokens 16 (target < 5 ms)")
+        for o in overhead(root, model_dir, a.overhead_requests, 16):
+            print(f"{o['label']}: direct engine p50 {o['direct_p50_ms']:.1f} ms; through the gateway "
+                  f"p50 {o['gateway_p50_ms']:.1f} ms; overhead {o['overhead_p50_ms']:.1f} ms "
+                  f"(GET /health round trip p50 {o['health_p50_ms']:.1f} ms)")
     if "guard" in parts:
         g = guard_quality(root)
         print("\n## guard (input check)")

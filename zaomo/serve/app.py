@@ -101,6 +101,34 @@ def _params(body: dict, cap: int) -> GenParams:
 AUDIT_PURGE_EVERY_S = 3600.0
 
 
+class _BodyLimit:
+    """Refuse a body whose declared size is over the limit before reading it (plain ASGI: no per-request cost
+    beyond a header scan)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = dict(scope["headers"]).get(b"content-length", b"")
+            if size.isdigit() and int(size) > self.limit:
+                resp = JSONResponse(error_body(f"request body of {int(size)} bytes exceeds serve.max_body_bytes="
+                                               f"{self.limit}", "invalid_request_error", code="body_too_large"),
+                                    status_code=413)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _close(tokens) -> None:
+    """End a generation early (frees its batch slot); a TokenStream closes from any thread, a plain generator
+    still running in a worker thread cannot and is left to finish."""
+    try:
+        tokens.close()
+    except (AttributeError, ValueError):
+        pass
+
+
 async def _pull(tokens):
     """An engine's stream on the event loop: natively when it is async-iterable (the built-in engine), else one
     `next()` per item in a worker thread (a remote engine's blocking HTTP stream)."""
@@ -163,14 +191,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         requests_total.labels("error", str(e.status)).inc()
         return JSONResponse(error_body(e.message, e.type, e.param, e.code), status_code=e.status)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > cfg.max_body_bytes:
-            return JSONResponse(error_body(f"request body of {size} bytes exceeds serve.max_body_bytes="
-                                           f"{cfg.max_body_bytes}", "invalid_request_error", code="body_too_large"),
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, limit=cfg.max_body_bytes)
 
     window: dict[str, list[float]] = {}  # per key (or client address): request times in the last minute
 
@@ -466,7 +487,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             decisions["input"] = {"action": g.action, "reason": g.reason}
             if not g.allowed:
                 raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
-        text, done = await run_in_threadpool(_collect, engine.stream_prompt(prompt, params))
+        text, done = await _collect(engine.stream_prompt(prompt, params))
         text, ok = _check_output(text, decisions)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
@@ -480,7 +501,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     async def chat(request: Request):
         t0 = time.perf_counter()
         key_id = auth(request)
-        await run_in_threadpool(maybe_reload)
+        if time.monotonic() - state.get("checked", 0) >= 2:  # at most every 2 s, off the event loop
+            await run_in_threadpool(maybe_reload)
         body = await read_json(request)
         engine = state["engine"]
         model = body.get("model")
@@ -534,7 +556,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         texts, finish, pt, ct = [], "stop", 0, 0
         for _ in range(n):
-            text, fin, p_tok, c_tok = await run_in_threadpool(_generate, engine, msgs, params, decisions, refusal)
+            text, fin, p_tok, c_tok = await _generate(engine, msgs, params, decisions, refusal)
             if kb_hits and ws.cfg.kb.unsupported == "quote" and fin != "content_filter":
                 from ..kb.answer import ground
 
@@ -554,21 +576,23 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             guard_total.labels("output", g.action).inc()
         return g.text, g.allowed
 
-    def _collect(stream) -> tuple[str, Done]:
+    async def _collect(stream) -> tuple[str, Done]:
         """Run a generation to the end: its text and its Done (token counts, finish reason)."""
         text, done = "", Done("stop", 0, 0)
         try:
-            for d in stream:
+            async for d in _pull(stream):
                 if isinstance(d, Done):
                     done = d
                 else:
                     text += d
         except ValueError as e:
             raise APIError(400, str(e), code="context_length_exceeded") from None
+        finally:
+            _close(stream)
         return text, done
 
-    def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
-        text, done = _collect(engine.stream(msgs, params))
+    async def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
+        text, done = await _collect(engine.stream(msgs, params))
         checked, ok = _check_output(text, decisions)
         if not ok:
             return refusal, "content_filter", done.prompt_tokens, done.completion_tokens
@@ -634,10 +658,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             yield "data: [DONE]\n\n"
             status = 200
         finally:
-            try:
-                tokens.close()  # a TokenStream closes from any thread; a plain generator still running cannot
-            except (AttributeError, ValueError):
-                pass
+            _close(tokens)
             usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
                      "total_tokens": done.prompt_tokens + done.completion_tokens}
             audit(rid, key_id, "chat.completions", body, sent, decisions, status, t0, usage)
