@@ -197,7 +197,8 @@ def throughput(root: Path, model_dir: Path, a) -> tuple[dict, dict]:
     port = free_port()
     ours = subprocess.Popen([sys.executable, "-m", "zaomo.cli.main", "serve", "-w", str(root), "--port", str(port),
                              "--model", str(model_dir), "--set", f"serve.max_batch_size={a.clients}",
-                             "--set", "serve.rate_limit_per_minute=0", "--set", f"serve.max_new_tokens={a.max_tokens}"],
+                             "--set", "serve.rate_limit_per_minute=0", "--set", f"serve.max_new_tokens={a.max_tokens}",
+                             "--set", f"serve.guard={str(not a.no_guard).lower()}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_up(f"http://127.0.0.1:{port}/health", ours)
@@ -289,6 +290,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--overhead-requests", type=int, default=60)
     ap.add_argument("--parts", default="throughput,overhead,guard")
+    ap.add_argument("--no-guard", action="store_true", help="serve without the guard in the throughput part")
     a = ap.parse_args()
     parts = set(a.parts.split(","))
     root, model_dir = build_workspace()
@@ -296,7 +298,7 @@ def main() -> None:
     if "throughput" in parts:
         ours, base = throughput(root, model_dir, a)
         print(f"\n## throughput: {a.clients} concurrent clients, {a.duration:.0f} s, max_tokens {a.max_tokens}")
-        for name, r in (("zaomo serve (batched, streaming, guard+audit)", ours),
+        for name, r in ((f"zaomo serve (batched, streaming, {'audit' if a.no_guard else 'guard+audit'})", ours),
                         ("HF generate, one at a time", base)):
             ttft = f", TTFT p50 {r['ttft_p50_s']:.2f} s" if r["ttft_p50_s"] is not None else ""
             print(f"{name}: {r['requests']} requests, {r['errors']} errors {r['error_examples']}, "

@@ -99,6 +99,7 @@ def _params(body: dict, cap: int) -> GenParams:
 
 
 AUDIT_PURGE_EVERY_S = 3600.0
+STREAM_CHECK_OVERLAP = 64  # characters of already-checked answer re-checked with each streamed delta
 
 
 class _BodyLimit:
@@ -576,6 +577,19 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             guard_total.labels("output", g.action).inc()
         return g.text, g.allowed
 
+    def _check_growing(full: str, new: int, checked: str, decisions: dict) -> tuple[str, bool]:
+        """The output guard on a streamed answer that grew by `new` characters, `checked` being the guarded
+        form of the rest. Only the new text and STREAM_CHECK_OVERLAP characters before it are checked (a blocked
+        term or PII pattern is shorter than that); only when that window has a finding is the whole answer checked
+        again. So guarding costs linear, not quadratic, time in the answer's length."""
+        if guard is None:
+            return full, True
+        window = full[max(0, len(full) - new - STREAM_CHECK_OVERLAP):]
+        g = guard.check(window, where="output")
+        if g.action == "allow" and g.text == window:
+            return checked + full[len(full) - new:], True
+        return _check_output(full, decisions)
+
     async def _collect(stream) -> tuple[str, Done]:
         """Run a generation to the end: its text and its Done (token counts, finish reason)."""
         text, done = "", Done("stop", 0, 0)
@@ -625,7 +639,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             return f"data: {json.dumps(c, ensure_ascii=False)}\n\n"
 
         tokens = engine.stream(msgs, params)
-        full, sent, finish = "", "", "stop"
+        full, sent, checked, finish = "", "", "", "stop"
         done = Done("stop", 0, 0)
         status = 499  # until the last chunk is handed over
         try:
@@ -637,7 +651,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                         finish = d.finish_reason
                         break
                     full += d
-                    checked, ok = _check_output(full, decisions)
+                    checked, ok = _check_growing(full, len(d), checked, decisions)
                     if not ok:  # cut at the first violation
                         finish = "content_filter"
                         yield chunk({"content": ("\n" if sent else "") + refusal})
