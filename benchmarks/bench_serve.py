@@ -267,6 +267,44 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     return out
 
 
+def engine_only(model_dir: Path, n: int, max_tokens: int) -> tuple[float, float]:
+    """No HTTP: `n` concurrent requests to the batched engine vs the same `n` through `model.generate` one by one
+    (tokens/s of each)."""
+    import torch
+
+    from zaomo.model.load import eos_ids, load_model
+    from zaomo.serve.engines import BuiltinEngine, Done, GenParams
+
+    qs = prompts()
+    engine = BuiltinEngine(model_dir, device="cpu", max_batch_size=n)
+    counts = [0] * n
+
+    def one(i: int) -> None:
+        out = list(engine.stream([{"role": "user", "content": qs[i % len(qs)]}], GenParams(max_tokens=max_tokens)))
+        counts[i] = out[-1].completion_tokens if isinstance(out[-1], Done) else 0
+
+    one(0)  # warm up
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ours = sum(counts) / (time.perf_counter() - t0)
+    model, tok = load_model(model_dir, device="cpu")
+    eos, total = eos_ids(tok), 0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(n):
+            ids = tok.apply_chat_template([{"role": "user", "content": qs[i % len(qs)]}], tokenize=True,
+                                          add_generation_prompt=True)
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+            out = model.generate(torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False, eos_token_id=eos,
+                                 pad_token_id=tok.pad_token_id)
+            total += len([t for t in out[0, len(ids):].tolist() if t not in eos])
+    return ours, total / (time.perf_counter() - t0)
+
+
 def guard_quality(root: Path) -> dict:
     from zaomo.demo.corpus import ADVERSARIAL, BENIGN
     from zaomo.safety import Guard
@@ -289,12 +327,17 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--overhead-requests", type=int, default=60)
-    ap.add_argument("--parts", default="throughput,overhead,guard")
+    ap.add_argument("--parts", default="engine,throughput,overhead,guard")
     ap.add_argument("--no-guard", action="store_true", help="serve without the guard in the throughput part")
     a = ap.parse_args()
     parts = set(a.parts.split(","))
     root, model_dir = build_workspace()
     print(f"workspace {root}; model {model_dir}")
+    if "engine" in parts:
+        ours_e, base_e = engine_only(model_dir, a.clients, a.max_tokens)
+        print(f"\n## engine only (no HTTP): {a.clients} concurrent requests, max_tokens {a.max_tokens}")
+        print(f"batched engine {ours_e:.0f} tokens/s; HF generate one by one {base_e:.0f} tokens/s; "
+              f"ratio {ours_e / base_e:.2f}x")
     if "throughput" in parts:
         ours, base = throughput(root, model_dir, a)
         print(f"\n## throughput: {a.clients} concurrent clients, {a.duration:.0f} s, max_tokens {a.max_tokens}")
