@@ -8,6 +8,7 @@ import time
 
 import httpx
 import openai
+import pytest
 
 from zaomo.serve.app import create_app
 from zaomo.serve.engines import BuiltinEngine, Done, GenParams
@@ -115,3 +116,46 @@ def test_gateway_batches_concurrent_clients_and_frees_the_slot_of_one_that_leave
     with ws.registry.session() as s:
         statuses = sorted(a.status for a in s.scalars(select(AuditRecord)))
     assert statuses == [200] * 6 + [499]  # the partial answer is audited too
+
+
+def test_requests_join_and_leave_a_running_batch(noisy_model_dir, slow_down):
+    """A short prompt and a long one join a batch that is already decoding; rows end at different steps, so the
+    cache is padded on join and trimmed on leave — every text still equals the text generated alone."""
+    engine = BuiltinEngine(noisy_model_dir, device="cpu", max_batch_size=8, batch_wait_ms=0)
+    long_prompt = "研发部的负责人是谁？研发部位于总部大楼几楼？" * 3
+    jobs = [("The head", 30), ("x", 6), (long_prompt, 12), ("你好", 20)]
+    slow_down(engine, 0.01, no_eos=True)  # every row runs to its own max_tokens
+    alone = [run(engine, p, max_tokens=n) for p, n in jobs]
+    got: list = [None] * len(jobs)
+    threads = []
+    base = engine.stats()["finished"]
+    deadline = time.monotonic() + 30
+    for i, (p, n) in enumerate(jobs):  # each is submitted once the previous one is in the batch (or done)
+        threads.append(threading.Thread(target=lambda i=i, p=p, n=n: got.__setitem__(i, run(engine, p,
+                                                                                              max_tokens=n))))
+        threads[-1].start()
+        while (st := engine.stats())["running"] + st["finished"] - base < len(threads):
+            assert time.monotonic() < deadline, st
+            time.sleep(0.001)
+    for t in threads:
+        t.join(timeout=30)
+    assert got == alone
+    assert [d.completion_tokens for _, d in got] == [n for _, n in jobs]
+    assert engine.stats()["max_batch"] >= 3 and engine.stats()["active"] == 0
+
+
+def test_a_failing_forward_fails_its_requests_not_the_engine(noisy_model_dir):
+    engine = BuiltinEngine(noisy_model_dir, device="cpu")
+    fail = {"on": True}
+
+    def hook(module, args, output):
+        if fail["on"]:
+            raise RuntimeError("device lost")
+        return output
+
+    engine.model.register_forward_hook(hook)
+    with pytest.raises(RuntimeError, match="device lost"):
+        run(engine, "你好")
+    fail["on"] = False
+    text, done = run(engine, "你好", max_tokens=5)
+    assert done.completion_tokens == 5 and engine.stats()["active"] == 0
