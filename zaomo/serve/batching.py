@@ -63,7 +63,10 @@ class Request:
     def put(self, item: Any) -> None:
         self.out.put(item)
         if self.notify is not None:
-            self.notify()
+            try:
+                self.notify()
+            except RuntimeError:  # the consumer's event loop is closed (server shut down): nobody to wake
+                self.cancelled.set()
 
     @property
     def budget(self) -> int:
