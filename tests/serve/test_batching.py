@@ -97,6 +97,8 @@ def test_gateway_batches_concurrent_clients_and_frees_the_slot_of_one_that_leave
 
         assert concurrently(ask, list(range(6))) == alone
         assert engine.stats()["max_batch"] >= 3
+        metrics = httpx.get(srv.url + "/metrics", timeout=10).text
+        assert f'zaomo_engine{{stat="max_batch"}} {float(engine.stats()["max_batch"])}' in metrics
 
         # a streaming client that reads a little and hangs up
         slow_down(engine, 0.02, no_eos=True)
