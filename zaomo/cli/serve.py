@@ -1,4 +1,4 @@
-"""`zaomo serve`, `zaomo chat`, `zaomo keys`, `zaomo audit search`."""
+"""`zaomo serve`, `zaomo chat`, `zaomo keys`, `zaomo audit search|purge`."""
 
 from __future__ import annotations
 
@@ -148,3 +148,21 @@ def register(app: typer.Typer) -> None:
                     f"{k}:{v.get('action')}" for k, v in (r.guard or {}).items()), f"{r.latency_ms or 0:.0f}",
                     (r.response or "")[:60])
         console.print(t)
+
+    @audit.command("purge")
+    def audit_purge(
+        older_than_days: Annotated[float | None, typer.Option(help="delete rows older than this many days "
+                                                                   "(default: serve.audit_retention_days)")] = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+    ) -> None:
+        """Delete old audit rows now (the server also does it at startup and hourly when a retention is set)."""
+        from ..serve.audit import purge_audit
+
+        ws = open_workspace(workspace, config, None)
+        days = older_than_days if older_than_days is not None else ws.cfg.serve.audit_retention_days
+        if not days or days <= 0:
+            console.print("[red]no retention: pass --older-than-days N (N > 0) or set serve.audit_retention_days"
+                          "[/red]")
+            raise typer.Exit(2)
+        n = purge_audit(ws.registry, days)
+        console.print(f"deleted {n} audit rows older than {days:g} days")

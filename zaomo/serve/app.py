@@ -4,16 +4,21 @@ API keys when required, and every request audited in the workspace database."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from ..records import ApiKey, AuditRecord, Feedback
 from ..safety import Guard, is_chinese
@@ -47,7 +52,8 @@ def make_engine(ws: Workspace):
 
         return VLLMEngine.from_config(ws)
     ref = cfg.model or ws.cfg.project.name
-    return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref)
+    return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref,
+                         max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms)
 
 
 def _validate_messages(body: dict) -> list[dict]:
@@ -92,18 +98,88 @@ def _params(body: dict, cap: int) -> GenParams:
     return GenParams(min(max_tokens, cap), num("temperature", 0.0, 0.0, 2.0), num("top_p", 1.0, 0.0, 1.0), stop, seed)
 
 
+AUDIT_PURGE_EVERY_S = 3600.0
+STREAM_CHECK_OVERLAP = 64  # characters of already-checked answer re-checked with each streamed delta
+
+
+class _BodyLimit:
+    """Refuse a body whose declared size is over the limit before reading it (plain ASGI: no per-request cost
+    beyond a header scan)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = dict(scope["headers"]).get(b"content-length", b"")
+            if size.isdigit() and int(size) > self.limit:
+                resp = JSONResponse(error_body(f"request body of {int(size)} bytes exceeds serve.max_body_bytes="
+                                               f"{self.limit}", "invalid_request_error", code="body_too_large"),
+                                    status_code=413)
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _close(tokens) -> None:
+    """End a generation early (frees its batch slot); a TokenStream closes from any thread, a plain generator
+    still running in a worker thread cannot and is left to finish."""
+    try:
+        tokens.close()
+    except (AttributeError, ValueError):
+        pass
+
+
+async def _pull(tokens):
+    """An engine's stream on the event loop: natively when it is async-iterable (the built-in engine), else one
+    `next()` per item in a worker thread (a remote engine's blocking HTTP stream)."""
+    if hasattr(tokens, "__anext__"):
+        async for d in tokens:
+            yield d
+        return
+    while (d := await anyio.to_thread.run_sync(next, tokens, None, abandon_on_cancel=True)) is not None:
+        yield d
+
+
 def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
-    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
     cfg = ws.cfg.serve
-    app = FastAPI(title="zaomo", version="0.1")
-    state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        """With a retention set, purge old audit rows now and then every AUDIT_PURGE_EVERY_S."""
+        task = asyncio.create_task(_purge_audit_forever()) if cfg.audit_retention_days else None
+        yield
+        if task is not None:
+            task.cancel()
+
+    async def _purge_audit_forever() -> None:
+        from .audit import purge_audit
+
+        while True:
+            try:
+                state["audit_purged"] = state.get("audit_purged", 0) + await run_in_threadpool(
+                    purge_audit, ws.registry, cfg.audit_retention_days)
+            except Exception as e:  # noqa: BLE001 — a failed purge (database busy) is retried, never fatal
+                logging.getLogger("zaomo.serve").warning("audit purge failed, retrying later: %s", e)
+            await asyncio.sleep(AUDIT_PURGE_EVERY_S)
+
+    app = FastAPI(title="zaomo", version="0.1", lifespan=lifespan)
+    state: dict[str, Any] = {"engine": engine or make_engine(ws), "kbs": {}, "embedder": None}
+    if cfg.embedding_model:
+        from .embeddings import Embedder
+
+        state["embedder"] = Embedder(ws.path(cfg.embedding_model), device=ws.cfg.project.device,
+                                     name=Path(cfg.embedding_model).name)
     guard = Guard(ws.cfg.safety, ws.root) if cfg.guard else None
     reg = ws.registry
     prom = CollectorRegistry()
     requests_total = Counter("zaomo_requests_total", "requests", ["endpoint", "status"], registry=prom)
     latency = Histogram("zaomo_request_seconds", "request latency", ["endpoint"], registry=prom)
     guard_total = Counter("zaomo_guard_actions_total", "guard decisions", ["where", "action"], registry=prom)
+    engine_gauge = Gauge("zaomo_engine", "built-in engine batching: running, waiting, max_batch, ...", ["stat"],
+                         registry=prom)
     need_keys = cfg.require_keys
 
     if cfg.cors_origins:
@@ -116,14 +192,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         requests_total.labels("error", str(e.status)).inc()
         return JSONResponse(error_body(e.message, e.type, e.param, e.code), status_code=e.status)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > cfg.max_body_bytes:
-            return JSONResponse(error_body(f"request body of {size} bytes exceeds serve.max_body_bytes="
-                                           f"{cfg.max_body_bytes}", "invalid_request_error", code="body_too_large"),
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, limit=cfg.max_body_bytes)
 
     window: dict[str, list[float]] = {}  # per key (or client address): request times in the last minute
 
@@ -211,6 +280,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         if cfg.audit_mask_pii:
             stored["messages"] = [{**m, "content": mask_pii(m.get("content", ""))[0]}
                                   for m in body.get("messages", []) if isinstance(m, dict)]
+            if isinstance(body.get("input"), list):
+                stored["input"] = [mask_pii(t)[0] for t in body["input"]]
             response = mask_pii(response)[0] if response else response
         with reg.session.begin() as s:
             s.add(AuditRecord(id=rid, key_id=key_id, endpoint=endpoint, model=state["engine"].name,
@@ -233,13 +304,57 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
+        if hasattr(state["engine"], "stats"):
+            for k, v in state["engine"].stats().items():
+                engine_gauge.labels(k).set(v)
         return Response(generate_latest(prom), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     def models(request: Request) -> dict:
         auth(request)
-        return {"object": "list", "data": [{"id": state["engine"].name, "object": "model", "created": 0,
-                                            "owned_by": "zaomo"}]}
+        names = [state["engine"].name] + ([state["embedder"].name] if state["embedder"] else [])
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "zaomo"}
+                                           for n in names]}
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> dict:
+        t0 = time.perf_counter()
+        key_id = auth(request)
+        body = await read_json(request)
+        emb = state["embedder"]
+        if emb is None:
+            raise APIError(404, "no embedding model is configured on this server: set serve.embedding_model to a "
+                           "local encoder directory", param="model", code="model_not_found")
+        if body.get("model") not in (None, emb.name, "default"):
+            raise APIError(404, f"embedding model '{body.get('model')}' does not exist; available: {emb.name}",
+                           param="model", code="model_not_found")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise APIError(400, "'input' must be a non-empty string or a non-empty list of non-empty strings "
+                           "(token arrays are not supported)", param="input")
+        if len(texts) > 2048:
+            raise APIError(400, f"'input' has {len(texts)} items; at most 2048 per request", param="input")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise APIError(400, "'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+        dims = body.get("dimensions")
+        if dims is not None and dims != emb.dim:
+            raise APIError(400, f"'dimensions' must be {emb.dim} (this encoder's size) or left out; got {dims!r}",
+                           param="dimensions")
+        vectors, tokens = await run_in_threadpool(emb.embed, texts)
+        if fmt == "base64":
+            from .embeddings import encode_base64
+
+            data = [{"object": "embedding", "index": i, "embedding": encode_base64(v)} for i, v in enumerate(vectors)]
+        else:
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        audit(f"emb-{uuid.uuid4().hex[:24]}", key_id, "embeddings", {"model": emb.name, "input": texts}, None, {},
+              200, t0, usage)
+        requests_total.labels("embeddings", "200").inc()
+        latency.labels("embeddings").observe(time.perf_counter() - t0)
+        return {"object": "list", "data": data, "model": emb.name, "usage": usage}
 
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> dict:
@@ -373,7 +488,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             decisions["input"] = {"action": g.action, "reason": g.reason}
             if not g.allowed:
                 raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
-        text, done = _collect(engine.stream_prompt(prompt, params))
+        text, done = await _collect(engine.stream_prompt(prompt, params))
         text, ok = _check_output(text, decisions)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
@@ -387,7 +502,8 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
     async def chat(request: Request):
         t0 = time.perf_counter()
         key_id = auth(request)
-        maybe_reload()
+        if time.monotonic() - state.get("checked", 0) >= 2:  # at most every 2 s, off the event loop
+            await run_in_threadpool(maybe_reload)
         body = await read_json(request)
         engine = state["engine"]
         model = body.get("model")
@@ -436,12 +552,12 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         except APIError:
             raise
         if body.get("stream"):
-            return StreamingResponse(_stream(body, rid, model or engine.name, msgs, params, t0, key_id, decisions,
-                                             citations, refusal),
+            return StreamingResponse(_stream(engine, body, rid, model or engine.name, msgs, params, t0, key_id,
+                                             decisions, citations, refusal),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         texts, finish, pt, ct = [], "stop", 0, 0
         for _ in range(n):
-            text, fin, p_tok, c_tok = _generate(engine, msgs, params, decisions, refusal)
+            text, fin, p_tok, c_tok = await _generate(engine, msgs, params, decisions, refusal)
             if kb_hits and ws.cfg.kb.unsupported == "quote" and fin != "content_filter":
                 from ..kb.answer import ground
 
@@ -461,21 +577,36 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             guard_total.labels("output", g.action).inc()
         return g.text, g.allowed
 
-    def _collect(stream) -> tuple[str, Done]:
+    def _check_growing(full: str, new: int, checked: str, decisions: dict) -> tuple[str, bool]:
+        """The output guard on a streamed answer that grew by `new` characters, `checked` being the guarded
+        form of the rest. Only the new text and STREAM_CHECK_OVERLAP characters before it are checked (a blocked
+        term or PII pattern is shorter than that); only when that window has a finding is the whole answer checked
+        again. So guarding costs linear, not quadratic, time in the answer's length."""
+        if guard is None:
+            return full, True
+        window = full[max(0, len(full) - new - STREAM_CHECK_OVERLAP):]
+        g = guard.check(window, where="output")
+        if g.action == "allow" and g.text == window:
+            return checked + full[len(full) - new:], True
+        return _check_output(full, decisions)
+
+    async def _collect(stream) -> tuple[str, Done]:
         """Run a generation to the end: its text and its Done (token counts, finish reason)."""
         text, done = "", Done("stop", 0, 0)
         try:
-            for d in stream:
+            async for d in _pull(stream):
                 if isinstance(d, Done):
                     done = d
                 else:
                     text += d
         except ValueError as e:
             raise APIError(400, str(e), code="context_length_exceeded") from None
+        finally:
+            _close(stream)
         return text, done
 
-    def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
-        text, done = _collect(engine.stream(msgs, params))
+    async def _generate(engine, msgs, params, decisions, refusal) -> tuple[str, str, int, int]:
+        text, done = await _collect(engine.stream(msgs, params))
         checked, ok = _check_output(text, decisions)
         if not ok:
             return refusal, "content_filter", done.prompt_tokens, done.completion_tokens
@@ -495,8 +626,9 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
         latency.labels("chat").observe(time.perf_counter() - t0)
         return JSONResponse(out)
 
-    def _stream(body, rid, model, msgs, params, t0, key_id, decisions, citations, refusal):
-        engine = state["engine"]
+    async def _stream(engine, body, rid, model, msgs, params, t0, key_id, decisions, citations, refusal):
+        """SSE chunks. The engine is pulled from a worker thread so the event loop stays free; when the client
+        goes away the generation is closed (its batch slot freed) and the partial answer audited as 499."""
         created = int(time.time())
 
         def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
@@ -506,38 +638,46 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                 c.update(extra)
             return f"data: {json.dumps(c, ensure_ascii=False)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        full, sent, finish = "", "", "stop"
+        tokens = engine.stream(msgs, params)
+        full, sent, checked, finish = "", "", "", "stop"
         done = Done("stop", 0, 0)
+        status = 499  # until the last chunk is handed over
         try:
-            for d in engine.stream(msgs, params):
-                if isinstance(d, Done):
-                    done = d
-                    finish = d.finish_reason
-                    break
-                full += d
-                checked, ok = _check_output(full, decisions)
-                if not ok:  # cut at the first violation
-                    finish = "content_filter"
-                    yield chunk({"content": ("\n" if sent else "") + refusal})
-                    sent += refusal
-                    break
-                if checked.startswith(sent) and len(checked) > len(sent):
-                    yield chunk({"content": checked[len(sent):]})
-                    sent = checked
-        except ValueError as e:
-            finish = "error"
-            yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
-        usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
-                 "total_tokens": done.prompt_tokens + done.completion_tokens}
-        extra: dict[str, Any] = {"usage": usage}
-        if citations is not None:
-            extra["citations"] = citations
-        yield chunk({}, finish, extra)
-        yield "data: [DONE]\n\n"
-        audit(rid, key_id, "chat.completions", body, sent, decisions, 200, t0, usage)
-        requests_total.labels("chat", "200").inc()
-        latency.labels("chat").observe(time.perf_counter() - t0)
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                async for d in _pull(tokens):
+                    if isinstance(d, Done):
+                        done = d
+                        finish = d.finish_reason
+                        break
+                    full += d
+                    checked, ok = _check_growing(full, len(d), checked, decisions)
+                    if not ok:  # cut at the first violation
+                        finish = "content_filter"
+                        yield chunk({"content": ("\n" if sent else "") + refusal})
+                        sent += refusal
+                        break
+                    if checked.startswith(sent) and len(checked) > len(sent):
+                        yield chunk({"content": checked[len(sent):]})
+                        sent = checked
+            except ValueError as e:
+                finish = "error"
+                yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
+            usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                     "total_tokens": done.prompt_tokens + done.completion_tokens}
+            extra: dict[str, Any] = {"usage": usage}
+            if citations is not None:
+                extra["citations"] = citations
+            yield chunk({}, finish, extra)
+            yield "data: [DONE]\n\n"
+            status = 200
+        finally:
+            _close(tokens)
+            usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                     "total_tokens": done.prompt_tokens + done.completion_tokens}
+            audit(rid, key_id, "chat.completions", body, sent, decisions, status, t0, usage)
+            requests_total.labels("chat", str(status)).inc()
+            latency.labels("chat").observe(time.perf_counter() - t0)
 
     static = Path(__file__).with_name("static")
     if static.is_dir():

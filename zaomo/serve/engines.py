@@ -1,123 +1,157 @@
 """Engines behind one interface: `stream(messages, params)` yields text deltas and ends with a `Done`.
 
-BuiltinEngine runs a transformers model in this process with a KV cache, one request at a time under a
-lock (honest and simple; concurrent requests queue). RemoteEngine forwards to any OpenAI-compatible
-endpoint (vLLM, a provider), so the gateway's guard, knowledge base and audit work for every model.
+BuiltinEngine runs a transformers model in this process with a KV cache; concurrent requests are decoded
+together by one worker thread (continuous batching, `batching.py`). RemoteEngine forwards to any
+OpenAI-compatible endpoint (vLLM, a provider), so the gateway's guard, knowledge base and audit work for
+every model.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batching import Batcher, Done, GenParams, Loaded, Request
 
-@dataclass
-class GenParams:
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
-
-
-@dataclass
-class Done:
-    finish_reason: str  # stop | length
-    prompt_tokens: int
-    completion_tokens: int
+__all__ = ["BuiltinEngine", "Done", "GenParams", "RemoteEngine"]
 
 
 class BuiltinEngine:
-    def __init__(self, model_dir: str | Path, device: str = "auto", name: str | None = None):
-        self.lock = threading.Lock()
+    """A transformers model in this process; concurrent requests share batched decode steps (`Batcher`)."""
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", name: str | None = None,
+                 max_batch_size: int = 8, batch_wait_ms: float = 5.0):
+        self._swap = threading.Lock()
         self.name = name or Path(model_dir).name
+        self.batcher = Batcher(max_batch_size, batch_wait_ms / 1000)
         self.load(model_dir, device)
 
     def load(self, model_dir: str | Path, device: str = "auto") -> None:
+        """Load a version and make it current; requests already submitted finish on the one they started with."""
         from ..model.load import eos_ids, load_model
 
         model, tok = load_model(model_dir, device=device)
-        with self.lock:  # swap between requests: in-flight generations finish on the old model
-            self.model, self.tok, self.path = model, tok, str(model_dir)
-            self.eos = set(eos_ids(tok))
-            self.context = getattr(model.config, "max_position_embeddings", 2048)
+        loaded = Loaded(model, tok, set(eos_ids(tok)), getattr(model.config, "max_position_embeddings", 2048),
+                        str(model_dir))
+        with self._swap:
+            self.current = loaded
+
+    # the current version, for callers that tokenize or count (the gateway, the KB prompt builder, tests)
+    model = property(lambda self: self.current.model)
+    tok = property(lambda self: self.current.tok)
+    eos = property(lambda self: self.current.eos)
+    context = property(lambda self: self.current.context)
+    path = property(lambda self: self.current.path)
+
+    def stats(self) -> dict[str, int]:
+        return self.batcher.stats()
 
     def count_prompt(self, messages: list[dict]) -> int:
-        return len(self.tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True))
+        return len(self._chat_ids(self.tok, messages))
+
+    @staticmethod
+    def _chat_ids(tok, messages: list[dict]) -> list[int]:
+        ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
     def stream(self, messages: list[dict], p: GenParams) -> Iterator[str | Done]:
-        ids = self.tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-        if hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        return self._stream_ids(list(ids), p)
+        loaded = self.current
+        return self._stream_ids(loaded, self._chat_ids(loaded.tok, messages), p)
 
     def stream_prompt(self, prompt: str, p: GenParams) -> Iterator[str | Done]:
         """Plain text continuation (for /v1/completions): no chat template."""
-        return self._stream_ids(self.tok(prompt, add_special_tokens=False)["input_ids"], p)
+        loaded = self.current
+        return self._stream_ids(loaded, loaded.tok(prompt, add_special_tokens=False)["input_ids"], p)
 
-    def _stream_ids(self, ids: list[int], p: GenParams) -> Iterator[str | Done]:
-        import torch
-
-        with self.lock:
-            model, tok = self.model, self.tok
-            if len(ids) >= self.context:
-                raise ValueError(f"prompt is {len(ids)} tokens; this model's context is {self.context}")
-            budget = min(p.max_tokens, self.context - len(ids))
-            gen = torch.Generator().manual_seed(p.seed) if p.seed is not None else None
-            x = torch.tensor([ids], device=model.device)
-            past = None
-            out_ids: list[int] = []
-            emitted = ""
-            finish = "length"
-            with torch.no_grad():
-                for _ in range(budget):
-                    o = model(input_ids=x, past_key_values=past, use_cache=True)
-                    past = o.past_key_values
-                    logits = o.logits[0, -1].float()
-                    nxt = _sample(logits, p.temperature, p.top_p, gen)
-                    if nxt in self.eos:
-                        finish = "stop"
-                        break
-                    out_ids.append(nxt)
-                    text = tok.decode(out_ids, skip_special_tokens=True)
-                    if "\ufffd" in text[len(emitted):]:  # an incomplete UTF-8 sequence: wait for more bytes
-                        x = torch.tensor([[nxt]], device=model.device)
-                        continue
-                    cut = _stop_at(text, p.stop)
-                    if cut is not None:
-                        if cut > len(emitted):
-                            yield text[len(emitted):cut]
-                        finish = "stop"
-                        emitted = text[:cut]
-                        break
-                    if len(text) > len(emitted):
-                        yield text[len(emitted):]
-                        emitted = text
-                    x = torch.tensor([[nxt]], device=model.device)
-            yield Done(finish, len(ids), len(out_ids))
+    def _stream_ids(self, loaded: Loaded, ids: list[int], p: GenParams) -> Iterator[str | Done]:
+        return TokenStream(self.batcher, Request(list(ids), p, loaded))
 
 
-def _sample(logits, temperature: float, top_p: float, gen) -> int:
-    import torch
+class TokenStream:
+    """Text deltas, then Done; iterate it plainly or with `async for`. The async form waits on the event loop
+    (no thread per token) and joins the deltas that are already waiting into one, so a busy gateway sends fewer,
+    larger chunks. `close()` may be called from any thread, even while another waits in `next()` (the gateway
+    does so when a client hangs up): the waiter returns and the batch slot is freed."""
 
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / temperature, -1)
-    if top_p < 1.0:
-        sp, si = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sp, -1) - sp < top_p
-        probs = torch.zeros_like(probs).scatter(0, si[keep], sp[keep])
-        probs /= probs.sum()
-    return int(torch.multinomial(probs, 1, generator=gen))
+    _CLOSED = object()
 
+    def __init__(self, batcher: Batcher, req: Request):
+        self.batcher, self.req, self.state = batcher, req, "new"
+        self._held: Any = None  # an item taken while joining deltas, handed out next time
+        self._wake: Any = None
 
-def _stop_at(text: str, stops: list[str]) -> int | None:
-    cuts = [text.find(s) for s in stops if s and s in text]
-    return min(cuts) if cuts else None
+    def _start(self) -> None:
+        ctx = self.req.loaded.context
+        if len(self.req.ids) >= ctx:
+            self.state = "over"
+            raise ValueError(f"prompt is {len(self.req.ids)} tokens; this model's context is {ctx}")
+        self.state = "running"
+        self.batcher.submit(self.req)
+
+    def _take(self, item: Any) -> str | Done:
+        if item is self._CLOSED or isinstance(item, Exception | Done):
+            self.state = "over"
+            self.req.cancelled.set()
+        if item is self._CLOSED:
+            raise StopIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str | Done:
+        if self.state == "new":
+            self._start()
+        if self.state == "over":
+            raise StopIteration
+        return self._take(self.req.out.get())
+
+    def __aiter__(self) -> TokenStream:
+        return self
+
+    async def __anext__(self) -> str | Done:
+        import asyncio
+
+        if self.state == "new":
+            loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+            self.req.notify = lambda: loop.call_soon_threadsafe(self._wake.set)
+            self._start()
+        if self.state == "over":
+            raise StopAsyncIteration
+        item, self._held = self._held, None
+        while item is None:
+            try:
+                item = self.req.out.get_nowait()
+            except queue.Empty:
+                self._wake.clear()
+                if self.req.out.empty():  # a put between the check and clear() has set the event again
+                    await self._wake.wait()
+        while isinstance(item, str):  # join the deltas already waiting
+            try:
+                more = self.req.out.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(more, str):
+                self._held = more
+                break
+            item += more
+        try:
+            return self._take(item)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        self.req.cancelled.set()
+        self.req.out.put(self._CLOSED)
+
+    def __del__(self) -> None:
+        self.req.cancelled.set()
 
 
 class RemoteEngine:

@@ -1,0 +1,56 @@
+"""/v1/embeddings: a local Hugging Face encoder (BERT-like), mean-pooled over the real tokens and
+L2-normalised, so a dot product is the cosine similarity clients expect from OpenAI's embeddings."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+
+from ..utils.io import InputError
+
+
+class Embedder:
+    """Loaded once; `embed` batches the inputs and truncates each to the encoder's length limit."""
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", name: str | None = None, batch_size: int = 32):
+        from transformers import AutoModel, AutoTokenizer
+
+        from ..model.load import pick_device
+
+        path = Path(model_dir)
+        if not (path / "config.json").is_file():
+            raise InputError(path, None, "serve.embedding_model is not a Hugging Face model directory "
+                             "(no config.json)", "point it at a local encoder saved with save_pretrained")
+        self.name = name or path.name
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(pick_device(device)).eval()
+        limit = getattr(self.model.config, "max_position_embeddings", 512)
+        self.max_length = min(limit, self.tok.model_max_length or limit)
+        self.dim = int(self.model.config.hidden_size)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one forward at a time: requests share the CPU/GPU anyway
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """(one unit vector per text, tokens used)."""
+        import torch
+
+        vectors: list[list[float]] = []
+        tokens = 0
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(texts), self.batch_size):
+                enc = self.tok(texts[i:i + self.batch_size], padding=True, truncation=True,
+                               max_length=self.max_length, return_tensors="pt").to(self.model.device)
+                hidden = self.model(**enc).last_hidden_state.float()
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                vectors += torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
+                tokens += int(enc["attention_mask"].sum())
+        return vectors, tokens
+
+
+def encode_base64(vector: list[float]) -> str:
+    """OpenAI's `encoding_format: base64`: little-endian float32 bytes (the official client's default)."""
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
