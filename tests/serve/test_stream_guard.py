@@ -54,3 +54,21 @@ def test_clean_long_stream_passes_unchanged(tmp_path, tiny_model_dir, serve_app)
     with serve_app(create_app(Workspace.init(tmp_path), engine=engine)) as srv:
         text, finish = stream(srv.url)
     assert (text, finish) == (PREFIX * 2, "stop")
+
+
+def test_pii_split_across_deltas_is_masked_before_any_digit_leaves(tmp_path, tiny_model_dir, serve_app):
+    """A phone number streamed a token at a time: its digits are held back until the number is whole, so
+    the client never sees its first digits unmasked, and the rest of the answer still arrives."""
+    phone = "13912345678"
+    engine = scripted(tiny_model_dir, f"请联系张经理，电话{phone}，邮箱 zhang@example.com 谢谢。")
+    client_chunks = []
+    with serve_app(create_app(Workspace.init(tmp_path), engine=engine)) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        for c in client.chat.completions.create(model="tiny", stream=True, max_tokens=200,
+                                                messages=[{"role": "user", "content": "联系方式"}]):
+            if c.choices and c.choices[0].delta.content:
+                client_chunks.append(c.choices[0].delta.content)
+    text = "".join(client_chunks)
+    assert "139" not in text and "1234" not in text and "zhang@" not in text
+    assert text.startswith("请联系张经理，电话") and text.endswith("谢谢。")
+    assert len(client_chunks) > 3  # still streamed, not one final blob

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -100,6 +101,9 @@ def _params(body: dict, cap: int) -> GenParams:
 
 AUDIT_PURGE_EVERY_S = 3600.0
 STREAM_CHECK_OVERLAP = 64  # characters of already-checked answer re-checked with each streamed delta
+# A streamed answer's trailing run of these characters is held back until the run ends: it may be the start
+# of a phone, ID-card, bank-card number or e-mail that the guard can only mask once it is whole.
+_PII_TAIL = re.compile(r"(?:[0-9A-Za-z@._+\-]+(?:[ \-](?=[0-9]))?)*[0-9A-Za-z@._+\-]*$")
 
 
 class _BodyLimit:
@@ -657,9 +661,13 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                         yield chunk({"content": ("\n" if sent else "") + refusal})
                         sent += refusal
                         break
-                    if checked.startswith(sent) and len(checked) > len(sent):
-                        yield chunk({"content": checked[len(sent):]})
-                        sent = checked
+                    ready = checked[:_PII_TAIL.search(checked).start()]
+                    if ready.startswith(sent) and len(ready) > len(sent):
+                        yield chunk({"content": ready[len(sent):]})
+                        sent = ready
+                if finish != "content_filter" and checked.startswith(sent) and len(checked) > len(sent):
+                    yield chunk({"content": checked[len(sent):]})  # the held-back tail, now complete
+                    sent = checked
             except ValueError as e:
                 finish = "error"
                 yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
