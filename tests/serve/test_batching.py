@@ -106,8 +106,10 @@ def test_gateway_batches_concurrent_clients_and_frees_the_slot_of_one_that_leave
         with httpx.stream("POST", srv.url + "/v1/chat/completions", timeout=30, json={
                 "stream": True, "max_tokens": 250, "messages": [{"role": "user", "content": "你好"}]}) as r:
             lines = r.iter_lines()
-            while not next(lines).startswith("data:") or engine.stats()["running"] == 0:
+            while not next(lines).startswith("data:"):  # the first chunk: the stream is open
                 pass
+            while engine.stats()["running"] == 0 and time.monotonic() - t0 < 20:  # and decoding
+                time.sleep(0.01)
             assert engine.stats()["active"] == 1
         while engine.stats()["active"] and time.monotonic() - t0 < 20:
             time.sleep(0.05)

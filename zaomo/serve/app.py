@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -101,9 +100,22 @@ def _params(body: dict, cap: int) -> GenParams:
 
 AUDIT_PURGE_EVERY_S = 3600.0
 STREAM_CHECK_OVERLAP = 64  # characters of already-checked answer re-checked with each streamed delta
-# A streamed answer's trailing run of these characters is held back until the run ends: it may be the start
-# of a phone, ID-card, bank-card number or e-mail that the guard can only mask once it is whole.
-_PII_TAIL = re.compile(r"(?:[0-9A-Za-z@._+\-]+(?:[ \-](?=[0-9]))?)*[0-9A-Za-z@._+\-]*$")
+_PII_HOLD_MAX = 40  # longer than an ID-card, bank-card or phone number; a longer run (code, base64) flows
+_PII_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@._+-")
+
+
+def _release_upto(text: str) -> int:
+    """How much of a streamed answer may be sent now: all but its trailing run of number/e-mail characters
+    (separators before a digit included), which may be the start of PII the guard can only mask once whole.
+    Scans back at most _PII_HOLD_MAX characters, so it is O(1) per delta."""
+    i, stop = len(text), max(0, len(text) - _PII_HOLD_MAX)
+    while i > stop:
+        c = text[i - 1]
+        if c in _PII_CHARS or (c == " " and i < len(text) and text[i].isdigit()):
+            i -= 1
+        else:
+            break
+    return i
 
 
 class _BodyLimit:
@@ -661,7 +673,7 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
                         yield chunk({"content": ("\n" if sent else "") + refusal})
                         sent += refusal
                         break
-                    ready = checked[:_PII_TAIL.search(checked).start()]
+                    ready = checked[:_release_upto(checked)]
                     if ready.startswith(sent) and len(ready) > len(sent):
                         yield chunk({"content": ready[len(sent):]})
                         sent = ready
