@@ -30,7 +30,8 @@ def test_overrides_parse_as_yaml_and_nest():
     ("train:\n  method: qlora\nproject:\n  device: cpu\n", ["train.method", "qlora", "CUDA"]),
     ("model:\n  preset: huge\n", ["model.preset", "'huge'", "tiny"]),
     ("serve:\n  host: 0.0.0.0\n", ["serve.require_keys", "0.0.0.0"]),
-    ("kb:\n  retriever: dense\n", ["kb.retriever", "'dense'", "bm25"]),
+    ("kb:\n  retriever: sparse\n", ["kb.retriever", "'sparse'", "bm25"]),
+    ("kb:\n  retriever: dense\n", ["kb.retriever", "kb.embedding"]),
     ("- just\n- a list\n", ["top level must be a mapping"]),
     ("train: [unclosed\n", ["zaomo.yaml:", "not valid YAML"]),
 ])

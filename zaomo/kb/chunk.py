@@ -28,47 +28,55 @@ def char_len(s: str) -> int:
     return len(s)
 
 
+def _join(parts: list[str]) -> str:
+    return "".join(parts) if re.search(r"[\u4e00-\u9fff]", "".join(parts)) else " ".join(parts)
+
+
 def chunk_document(doc_id: str, text: str, max_tokens: int, overlap: int,
                    count: Callable[[str], int] = char_len, page: int | None = None) -> list[Chunk]:
-    """Greedy packing of whole sentences under `max_tokens`; sections (markdown headings) start new chunks
-    and their heading is kept with every chunk under them. A sentence longer than the budget is split."""
+    """Greedy packing of whole sentences under `max_tokens` (measured on the joined chunk text, so
+    separators count); sections (markdown headings) start new chunks and their heading is kept with every
+    chunk under them; the last sentences of a chunk (up to `overlap`) open the next one when they fit.
+    A sentence longer than the budget is split."""
     chunks: list[Chunk] = []
     title = ""
     cur: list[str] = []
-    cur_len = 0
 
     def flush() -> None:
-        nonlocal cur, cur_len
+        nonlocal cur
         if cur:
-            body = " ".join(cur) if not re.search(r"[\u4e00-\u9fff]", "".join(cur)) else "".join(cur)
-            chunks.append(Chunk(f"{doc_id}#{len(chunks)}", doc_id, body, title, len(chunks), page))
+            chunks.append(Chunk(f"{doc_id}#{len(chunks)}", doc_id, _join(cur), title, len(chunks), page))
             keep: list[str] = []
-            kept = 0
             for s in reversed(cur):  # overlap: carry the last sentences forward
-                if kept + count(s) > overlap:
+                if count(_join([s, *keep])) > overlap:
                     break
                 keep.insert(0, s)
-                kept += count(s)
-            cur, cur_len = keep, kept
+            cur = keep
+
+    def split_long(s: str) -> list[str]:
+        """Pieces of an over-long sentence, each within the budget (binary search on the cut)."""
+        out = []
+        while count(s) > max_tokens:
+            lo, hi = 1, len(s)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if count(s[:mid]) <= max_tokens else (lo, mid - 1)
+            out.append(s[:lo])
+            s = s[lo:]
+        return out + ([s] if s else [])
 
     for line in text.split("\n"):
         if line.lstrip().startswith("#"):
             flush()
-            cur, cur_len = [], 0
+            cur = []
             title = line.lstrip("# ").strip()
             continue
-        for s in sentences(line):
-            n = count(s)
-            while n > max_tokens:  # a sentence longer than a chunk: split it by characters
-                cut = max(1, int(len(s) * max_tokens / n))
-                flush()
-                cur, cur_len = [s[:cut]], count(s[:cut])
-                flush()
-                s = s[cut:]
-                n = count(s)
-            if cur_len + n > max_tokens:
-                flush()
-            cur.append(s)
-            cur_len += n
+        for sent in sentences(line):
+            for s in split_long(sent):
+                if cur and count(_join([*cur, s])) > max_tokens:
+                    flush()
+                    if cur and count(_join([*cur, s])) > max_tokens:
+                        cur = []  # the overlap and this sentence do not fit together
+                cur.append(s)
     flush()
     return [c for c in chunks if c.text.strip()]

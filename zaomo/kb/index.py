@@ -1,5 +1,7 @@
 """The knowledge base: chunks on disk (chunks.jsonl) and a BM25 index (bm25s) over jieba-segmented
-Chinese and lower-cased English words, so retrieval works with no model at all.
+Chinese and lower-cased English words, so retrieval works with no model at all; with an embedding model,
+dense retrieval (FAISS or Milvus) alone or fused with BM25 (RRF), and an optional cross-encoder reranker.
+Chunks are measured in tokens of the model's tokenizer when one is given, else in characters.
 
 Add, update and remove are by document; the BM25 index is rebuilt from the chunk list (milliseconds for
 thousands of chunks) and saved atomically beside it, so readers always see a consistent pair.
@@ -7,6 +9,7 @@ thousands of chunks) and saved atomically beside it, so readers always see a con
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -15,7 +18,9 @@ from pathlib import Path
 
 from ..data.text import segment
 from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
-from .chunk import Chunk, chunk_document
+from .chunk import Chunk, char_len, chunk_document
+
+OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri")
 
 
 @dataclass
@@ -30,12 +35,55 @@ class Hit:
 
 
 class KnowledgeBase:
-    def __init__(self, path: Path, chunk_tokens: int = 200, overlap_tokens: int = 20, min_score: float = 0.0):
+    def __init__(self, path: Path, chunk_tokens: int = 200, overlap_tokens: int = 20, min_score: float = 0.0, *,
+                 tokenizer: str | None = None, retriever: str = "bm25", embedding: str | None = None,
+                 reranker: str | None = None, min_similarity: float = 0.0, store: str = "faiss",
+                 store_uri: str | None = None):
         self.path = Path(path)
         self.chunk_tokens, self.overlap_tokens, self.min_score = chunk_tokens, overlap_tokens, min_score
+        self.tokenizer, self.retriever, self.embedding, self.reranker = tokenizer, retriever, embedding, reranker
+        self.min_similarity, self.store, self.store_uri = min_similarity, store, store_uri
+        if retriever != "bm25" and not embedding:
+            raise ValueError(f"kb.retriever={retriever} needs kb.embedding (a local encoder dir or hub id)")
         self.chunks: list[Chunk] = []
         self._retriever = None
         self._lock = threading.RLock()
+        self._count = self._counter(tokenizer)
+        self._encoder = self._reranker = self._vectors = None
+
+    @staticmethod
+    def _counter(tokenizer: str | None):
+        """Token counter of the model in use (its tokenizer dir), so chunks fit its context; else characters."""
+        if not tokenizer:
+            return char_len
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+        backend = getattr(tok, "backend_tokenizer", None)
+        if backend is not None:
+            return lambda s: len(backend.encode(s, add_special_tokens=False).ids)
+        return lambda s: len(tok(s, add_special_tokens=False)["input_ids"])
+
+    def _dense(self):
+        """Encoder and vector store, created on first use (BM25-only bases never import torch here)."""
+        if self._vectors is None and self.retriever != "bm25":
+            from .dense import Encoder, FaissStore, MilvusStore
+
+            self._encoder = Encoder(self.embedding)
+            if self.store == "milvus":
+                uri = self.store_uri or str(self.path / "milvus.db")
+                name = "zaomo_" + hashlib.blake2b(str(self.path.resolve()).encode(), digest_size=6).hexdigest()
+                self._vectors = MilvusStore(uri, name)
+            else:
+                self._vectors = FaissStore(self.path / "dense")
+        return self._encoder, self._vectors
+
+    def _rerank_model(self):
+        if self._reranker is None and self.reranker:
+            from .dense import Reranker
+
+            self._reranker = Reranker(self.reranker)
+        return self._reranker
 
     # persistence
     @classmethod
@@ -45,7 +93,8 @@ class KnowledgeBase:
         if not meta_f.exists():
             raise FileNotFoundError(f"no knowledge base at {path}: build one with `zaomo kb build`")
         meta = json.loads(meta_f.read_text(encoding="utf-8"))
-        kb = cls(path, meta["chunk_tokens"], meta["overlap_tokens"], meta.get("min_score", 0.0))
+        kb = cls(path, meta["chunk_tokens"], meta["overlap_tokens"], meta.get("min_score", 0.0),
+                 **{k: meta[k] for k in OPTIONS if k in meta})
         kb.chunks = [Chunk(**c) for c in iter_jsonl(path / "chunks.jsonl")]
         kb._reindex()
         return kb
@@ -57,7 +106,8 @@ class KnowledgeBase:
             atomic_write_json(self.path / "kb.json", {"chunk_tokens": self.chunk_tokens,
                                                       "overlap_tokens": self.overlap_tokens,
                                                       "min_score": self.min_score, "chunks": len(self.chunks),
-                                                      "documents": len(self.documents())})
+                                                      "documents": len(self.documents()),
+                                                      **{k: getattr(self, k) for k in OPTIONS}})
 
     # life cycle
     def documents(self) -> list[str]:
@@ -70,7 +120,7 @@ class KnowledgeBase:
         with self._lock:
             if replace:
                 self.chunks = [c for c in self.chunks if c.doc_id != doc_id]
-            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, page=page)
+            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page)
             self.chunks += new
             self._retriever = None
         return len(new)
@@ -133,22 +183,71 @@ class KnowledgeBase:
             r.save(str(tmp))
             shutil.rmtree(self.path / "bm25", ignore_errors=True)
             tmp.rename(self.path / "bm25")
+            self._sync_vectors()
+
+    @staticmethod
+    def _vec_key(c: Chunk) -> str:
+        """Vector id: chunk id plus a content hash, so an updated document's chunks are re-embedded."""
+        return f"{c.chunk_id}@{hashlib.blake2b(f'{c.title} {c.text}'.encode(), digest_size=6).hexdigest()}"
+
+    def _sync_vectors(self) -> None:
+        """Embed only chunks the store lacks; drop vectors of chunks that are gone."""
+        enc, store = self._dense()
+        if store is None:
+            return
+        want = {self._vec_key(c): c for c in self.chunks}
+        have = store.known()
+        store.delete([k for k in have if k not in want])
+        new = [k for k in want if k not in have]
+        if new:
+            store.upsert(new, enc.encode([f"{want[k].title} {want[k].text}" for k in new]))
+        store.save()
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
+        """Top-k chunks for `query` by kb.retriever; below the relevance floor nothing is returned."""
         with self._lock:
             if self._retriever is None:
                 self._reindex()
             if self._retriever is None:
                 return []
-            q = segment(query)
-            if not q:
-                return []
             k = min(k, len(self.chunks))
-            docs, scores = self._retriever.retrieve([q], k=k, show_progress=False)
+            pool = max(4 * k, 20)  # candidates for fusion and reranking
+            scored: dict[int, float] = {}
+            lists: list[list[int]] = []
+            if self.retriever in ("bm25", "hybrid"):
+                bm = [(i, s) for i, s in self._bm25(query, pool) if s > self.min_score]
+                lists.append([i for i, _ in bm])
+                scored.update(bm)
+            if self.retriever in ("dense", "hybrid"):
+                dn = [(i, s) for i, s in self._dense_search(query, pool) if s > self.min_similarity]
+                lists.append([i for i, _ in dn])
+                if self.retriever == "dense":
+                    scored.update(dn)
+            if self.retriever == "hybrid":
+                from .dense import rrf
+
+                fused = rrf([[str(i) for i in li] for li in lists])
+                scored = {int(i): s for i, s in fused}
+            order = sorted(scored, key=lambda i: (-scored[i], i))
+            if (rer := self._rerank_model()) is not None:
+                order = order[:pool]
+                rs = rer.scores(query, [f"{self.chunks[i].title} {self.chunks[i].text}" for i in order])
+                scored = dict(zip(order, rs))
+                order = sorted(order, key=lambda i: (-scored[i], i))
             hits = []
-            for i, s in zip(docs[0], scores[0]):
-                c = self.chunks[int(i)]
-                if float(s) <= self.min_score:
-                    continue
-                hits.append(Hit(c.chunk_id, c.doc_id, c.text, float(s), c.doc_id, c.position, c.title))
+            for i in order[:k]:
+                c = self.chunks[i]
+                hits.append(Hit(c.chunk_id, c.doc_id, c.text, float(scored[i]), c.doc_id, c.position, c.title))
             return hits
+
+    def _bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        q = segment(query)
+        if not q:
+            return []
+        docs, scores = self._retriever.retrieve([q], k=min(k, len(self.chunks)), show_progress=False)
+        return [(int(i), float(s)) for i, s in zip(docs[0], scores[0])]
+
+    def _dense_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        enc, store = self._dense()
+        pos = {self._vec_key(c): i for i, c in enumerate(self.chunks)}
+        return [(pos[key], s) for key, s in store.search(enc.encode([query])[0], k) if key in pos]
