@@ -46,6 +46,8 @@ class KnowledgeBase:
         if retriever != "bm25" and not embedding:
             raise ValueError(f"kb.retriever={retriever} needs kb.embedding (a local encoder dir or hub id)")
         self.chunks: list[Chunk] = []
+        self._docs: set[str] = set()
+        self._docs_of: list[Chunk] | None = None
         self._retriever = None
         self._lock = threading.RLock()
         self._count = self._counter(tokenizer)
@@ -111,17 +113,23 @@ class KnowledgeBase:
 
     # life cycle
     def documents(self) -> list[str]:
-        return sorted({c.doc_id for c in self.chunks})
+        return sorted(self._doc_ids())
+
+    def _doc_ids(self) -> set[str]:
+        if self._docs_of is not self.chunks:  # the chunk list was replaced: recount
+            self._docs, self._docs_of = {c.doc_id for c in self.chunks}, self.chunks
+        return self._docs
 
     def add_text(self, doc_id: str, text: str, page: int | None = None, replace: bool = True) -> int:
         """Add (or replace) one document; returns its number of chunks."""
         if not text.strip():
             raise ValueError(f"document {doc_id!r} is empty; nothing to index")
         with self._lock:
-            if replace:
+            if replace and doc_id in self._doc_ids():  # linear only when a document is really replaced
                 self.chunks = [c for c in self.chunks if c.doc_id != doc_id]
             new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page)
             self.chunks += new
+            self._docs.update(c.doc_id for c in new)
             self._retriever = None
         return len(new)
 
@@ -211,7 +219,8 @@ class KnowledgeBase:
             if self._retriever is None:
                 return []
             k = min(k, len(self.chunks))
-            pool = max(4 * k, 20)  # candidates for fusion and reranking
+            fuse = self.retriever == "hybrid" or bool(self.reranker)
+            pool = max(4 * k, 20) if fuse else k  # candidates for fusion and reranking
             scored: dict[int, float] = {}
             lists: list[list[int]] = []
             if self.retriever in ("bm25", "hybrid"):
