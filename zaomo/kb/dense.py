@@ -36,21 +36,11 @@ class Encoder:
         self.model = AutoModel.from_pretrained(name_or_path).to(device).eval()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
         if self._st is not None:
             return np.asarray(self._st.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(texts), self.batch_size):
-                b = self.tok(list(texts[i:i + self.batch_size]), padding=True, truncation=True,
-                             max_length=self.max_length, return_tensors="pt").to(self.device)
-                h = self.model(**b).last_hidden_state
-                m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
-                v = (h * m).sum(1) / m.sum(1).clamp(min=1)
-                out.append(torch.nn.functional.normalize(v, dim=-1).float().cpu().numpy())
-        dim = self.model.config.hidden_size
-        return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
+        from ..model.embed import mean_pool_embed
+
+        return mean_pool_embed(self.model, self.tok, texts, self.max_length, self.batch_size)[0]
 
 
 class Reranker:

@@ -33,20 +33,11 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """(one unit vector per text, tokens used)."""
-        import torch
+        from ..model.embed import mean_pool_embed
 
-        vectors: list[list[float]] = []
-        tokens = 0
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                enc = self.tok(texts[i:i + self.batch_size], padding=True, truncation=True,
-                               max_length=self.max_length, return_tensors="pt").to(self.model.device)
-                hidden = self.model(**enc).last_hidden_state.float()
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                vectors += torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
-                tokens += int(enc["attention_mask"].sum())
-        return vectors, tokens
+        with self._lock:
+            vecs, tokens = mean_pool_embed(self.model, self.tok, texts, self.max_length, self.batch_size)
+        return vecs.tolist(), tokens
 
 
 def encode_base64(vector: list[float]) -> str:
