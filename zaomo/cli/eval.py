@@ -20,7 +20,12 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         ctx: typer.Context,
         target: Annotated[str | None, typer.Option(help="model dir/name or http(s) endpoint")] = None,
-        tasks: Annotated[str | None, typer.Option(help="comma-separated: perplexity,qa,choice,safety")] = None,
+        tasks: Annotated[str | None, typer.Option(
+            help="comma-separated: perplexity,qa,choice,safety,judge,speed")] = None,
+        harness: Annotated[str | None, typer.Option(
+            help="lm-evaluation-harness tasks (comma-separated) on the target model, instead of zaomo's")] = None,
+        harness_include: Annotated[Path | None, typer.Option(help="folder of local lm-eval task YAMLs")] = None,
+        shots: Annotated[int | None, typer.Option(help="few-shot examples (harness tasks)")] = None,
         kb: Annotated[str | None, typer.Option(help="answer QA open-book from this knowledge base")] = None,
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
@@ -30,6 +35,24 @@ def register(app: typer.Typer) -> None:
         from ..eval import run_eval
 
         ws = open_workspace(workspace, config, set_)
+        if harness:
+            import json
+
+            from ..eval.harness import run_harness
+
+            res = run_harness(ws.resolve_model(target or ws.cfg.eval.target), harness.split(","),
+                              harness_include, device="cuda" if ws.cfg.project.device == "cuda" else "cpu",
+                              batch_size=ws.cfg.eval.batch_size, num_fewshot=shots)
+            out = ws.eval_root / "harness.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(res, ensure_ascii=False, indent=2), encoding="utf-8")
+            t = Table("task", "metric", "value", title="lm-evaluation-harness")
+            for task, ms in res.items():
+                for k, v in ms.items() if task != "_config" else []:
+                    t.add_row(task, k, f"{v:.4f}" if isinstance(v, float) else str(v))
+            console.print(t)
+            console.print(f"results: {out}")
+            return
         rag = None
         if kb:
             from ..kb import KnowledgeBase

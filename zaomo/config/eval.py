@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import Section
 
 
+class JudgeConfig(Section):
+    url: str | None = Field(None, description="OpenAI-compatible base URL of the judge model (…/v1)")
+    model: str = Field("judge", description="model name sent to the judge endpoint")
+    api_key_env: str = Field("JUDGE_API_KEY", description="environment variable with the judge's key")
+    mode: Literal["single", "pairwise"] = Field(
+        "single", description="single: 1-10 score; pairwise: against the item's reference, both orders")
+    file: str | None = Field(None, description="questions to judge (defaults to eval.qa_file)")
+
+
+class SpeedConfig(Section):
+    concurrency: int = Field(4, ge=1, description="simultaneous streaming requests")
+    requests: int = Field(16, ge=1, description="requests in total")
+    max_tokens: int = Field(64, ge=1, description="tokens asked per request")
+
+
 class EvalConfig(Section):
     tasks: list[str] = Field(default_factory=lambda: ["perplexity", "qa", "choice", "safety"],
-                             description="tasks: perplexity, qa, choice, safety")
+                             description="tasks: perplexity, qa, choice, safety, judge, speed (endpoint)")
     target: str | None = Field(None, description="model dir/name or http(s) URL of an OpenAI-compatible endpoint")
     text_file: str | None = Field(None, description="text set for perplexity (defaults to data.output_dir/val.jsonl)")
     qa_file: str | None = Field("data/eval/qa_heldout.jsonl", description="QA set with answers (and gold doc_ids)")
-    choice_file: str | None = Field("data/eval/choice.jsonl", description="multiple-choice set")
+    choice_file: str | None = Field("data/eval/choice.jsonl", description="multiple-choice set: zaomo JSONL, a "
+                                    "C-Eval/CMMLU/MMLU CSV, or a folder of them (*_dev.csv = few-shot pool)")
     safety_file: str | None = Field(None, description="extra adversarial prompts (the built-in set is always used)")
     max_new_tokens: int = Field(48, ge=1, description="generation budget per answer")
     batch_size: int = Field(16, ge=1, description="items per forward pass")
     shots: int = Field(0, ge=0, description="few-shot examples for multiple choice")
-    choice_mode: str = Field("letter", description="letter: score the option letter; full: score the option text")
+    choice_mode: Literal["letter", "full"] = Field(
+        "letter", description="letter: score the option letter; full: the option text, per character")
+    circular: bool = Field(False, description="ask every rotation of the options; right only if all are")
+    contamination_files: list[str] = Field(
+        default_factory=lambda: ["auto"], description="training data of the evaluated model, for clean vs "
+        "contaminated scores (13-gram overlap); auto: data.output_dir/train.jsonl; [] = off")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    speed: SpeedConfig = Field(default_factory=SpeedConfig)
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     gates: dict[str, float] = Field(default_factory=lambda: {"qa.accuracy": 0.02},
                                     description="metric → largest allowed drop; compare exits non-zero past it")

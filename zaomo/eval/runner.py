@@ -17,6 +17,7 @@ from . import metrics as M
 from .refusal import is_refusal
 
 LETTERS = "ABCDEFGHIJ"
+TASKS = ("perplexity", "qa", "choice", "safety", "judge", "speed")
 
 
 @dataclass
@@ -75,32 +76,62 @@ def _answer_letter(it: dict) -> str:
     return LETTERS[a] if isinstance(a, int) else str(a).strip().upper()
 
 
-def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0) -> tuple[dict, list]:
-    """Log-likelihood multiple choice: score each option letter (or its text) after the prompt."""
-    ctxs, conts = [], []
+def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, circular: bool = False,
+                dev: dict[str, list[dict]] | None = None) -> tuple[dict, list]:
+    """Log-likelihood multiple choice: score each option letter (or its text, length-normalised per character)
+    after the prompt. Shots come from the subject's dev examples, else from the first `shots` items of the
+    subject, which are then not scored. `circular`: every rotation of the options is asked and an item counts
+    only if all rotations are right (CircularEval), which removes the bias towards one letter."""
+    dev = dev or {}
+    pools: dict[str, list[dict]] = {}
+    scored_items = []
     for it in items:
-        few = [x for x in items if x is not it][:shots]
-        prompt = _choice_prompt(it, few)
-        for i, c in enumerate(it["choices"]):
-            ctxs.append(prompt)
-            conts.append(f" {LETTERS[i]}" if mode == "letter" else f" {c}")
+        subj = it.get("subject", "all")
+        pool = pools.setdefault(subj, list(dev.get(subj, [])))
+        if shots and subj not in dev and len(pool) < shots:
+            pool.append(it)  # used as a shot, not scored
+            continue
+        scored_items.append(it)
+    ctxs, conts, spans = [], [], []
+    for it in scored_items:
+        few = pools.get(it.get("subject", "all"), [])[:shots]
+        k = len(it["choices"])
+        answer = "ABCDEFGHIJ".index(_answer_letter(it))
+        variants = []
+        for r in range(k if circular else 1):
+            order = [(i + r) % k for i in range(k)]  # option shown at position j is the original order[j]
+            shown = dict(it, choices=[it["choices"][o] for o in order], answer=order.index(answer))
+            prompt = _choice_prompt(shown, few)
+            variants.append((len(ctxs), shown))
+            for i, c in enumerate(shown["choices"]):
+                ctxs.append(prompt)
+                conts.append(f" {LETTERS[i]}" if mode == "letter" else f" {c}")
+        spans.append(variants)
     scores = tgt.loglikelihoods(ctxs, conts)
+    if mode == "full":  # per character, so long options are not penalised for their length
+        scores = [sc / max(1, len(c.strip())) for sc, c in zip(scores, conts)]
     rows = []
     by_subject: dict[str, list[float]] = {}
-    pos = 0
-    for it in items:
+    for it, variants in zip(scored_items, spans):
         k = len(it["choices"])
-        s = scores[pos:pos + k]
-        pos += k
-        pick = LETTERS[max(range(k), key=lambda i: s[i])]
-        ok = float(pick == _answer_letter(it))
-        rows.append({"id": it["id"], "pick": pick, "answer": _answer_letter(it), "correct": ok, "scores": s,
+        oks, picks = [], []
+        for start, shown in variants:
+            s = scores[start:start + k]
+            pick = max(range(k), key=lambda i: s[i])
+            picks.append(LETTERS[pick])
+            oks.append(pick == shown["answer"])
+        first = scores[variants[0][0]:variants[0][0] + k]
+        ok = float(all(oks))
+        rows.append({"id": it["id"], "pick": picks[0], "answer": _answer_letter(it), "correct": ok,
+                     "correct_first_order": float(oks[0]), "picks": picks, "scores": first,
                      "subject": it.get("subject", "all")})
         by_subject.setdefault(it.get("subject", "all"), []).append(ok)
     micro = sum(r["correct"] for r in rows) / max(1, len(rows))
     macro = statistics.mean(sum(v) / len(v) for v in by_subject.values()) if by_subject else 0.0
     m = {"accuracy": micro, "macro_accuracy": macro, "n": len(rows),
          **{f"subject.{k}": sum(v) / len(v) for k, v in by_subject.items()}}
+    if circular:
+        m["accuracy_first_order"] = sum(r["correct_first_order"] for r in rows) / max(1, len(rows))
     return m, rows
 
 
@@ -131,15 +162,43 @@ def eval_safety(tgt, items: list[dict], max_new_tokens: int) -> tuple[dict, list
     return m, rows
 
 
+def _contamination(ws: Workspace, rep: EvalReport, qa_items: dict[str, list[dict]]) -> dict | None:
+    """Clean vs contaminated scores for qa and choice against eval.contamination_files."""
+    files = []
+    for f in ws.cfg.eval.contamination_files:
+        p = ws.clean_dir / "train.jsonl" if f == "auto" else ws.path(f)
+        if p.exists():
+            files.append(p)
+        elif f != "auto":
+            raise FileNotFoundError(f"eval.contamination_files: {p} does not exist")
+    if not files or not any(qa_items.values()):
+        return None
+    from .contamination import contaminated_ids, split_scores
+
+    hit = contaminated_ids({k: v for k, v in qa_items.items() if v}, files)
+    for task in ("qa", "choice"):
+        if rep.items.get(task):
+            flagged = {i for t, i in hit if t == task}
+            for r in rep.items[task]:
+                r["contaminated"] = str(r.get("id")) in flagged
+            rep.metrics.update({f"{task}.{k}": v for k, v in split_scores(rep.items[task], flagged).items()})
+    return {"files": [str(f) for f in files], "method": "13-gram overlap (characters for Chinese, words "
+            "otherwise)", "contaminated": sorted(f"{t}:{i}" for t, i in hit)}
+
+
 def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None = None,
              rag: Callable[[str], list[dict]] | None = None, progress: bool = True,
              ground: Callable[[str, str], str] | None = None) -> EvalReport:
     cfg = ws.cfg.eval
     tasks = tasks or cfg.tasks
-    unknown = set(tasks) - {"perplexity", "qa", "choice", "safety"}
+    unknown = set(tasks) - set(TASKS)
     if unknown:
-        raise ValueError(f"eval.tasks: unknown task(s) {sorted(unknown)}; available: perplexity, qa, choice, safety")
+        raise ValueError(f"eval.tasks: unknown task(s) {sorted(unknown)}; available: {', '.join(TASKS)}")
+    if "judge" in tasks and not cfg.judge.url:
+        raise ValueError("eval task 'judge' needs eval.judge.url (an OpenAI-compatible endpoint of the judge model)")
     tgt = _target(ws, target)
+    if "speed" in tasks and tgt.kind != "endpoint":
+        raise ValueError("eval task 'speed' measures an endpoint: pass --target http://host:port/v1")
     run_id = ws.new_run_id("eval")
     out_dir = ws.eval_root / run_id
     t0 = time.perf_counter()
@@ -165,15 +224,41 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         m, rows = eval_qa(tgt, qa, cfg.max_new_tokens, rag, ground)
         rep.metrics.update({f"qa.{k}": v for k, v in m.items()})
         rep.items["qa"] = rows
-    if "choice" in tasks and tgt.kind == "local" and (mc := items_of(cfg.choice_file)):
-        m, rows = eval_choice(tgt, mc, cfg.choice_mode, cfg.shots)
+    dev: dict[str, list[dict]] = {}
+    mc: list[dict] = []
+    if "choice" in tasks and tgt.kind == "local" and cfg.choice_file and ws.path(cfg.choice_file).exists():
+        from .choice_data import load_choice_sets
+
+        cf = ws.path(cfg.choice_file)
+        mc, dev = load_choice_sets(cf)
+        data_hashes[str(cfg.choice_file)] = file_hash(cf) if cf.is_file() else dir_hash(cf)
+    if mc:
+        m, rows = eval_choice(tgt, mc, cfg.choice_mode, cfg.shots, cfg.circular, dev)
         rep.metrics.update({f"choice.{k}": v for k, v in m.items()})
         rep.items["choice"] = rows
+    if "judge" in tasks and (jq := items_of(cfg.judge.file or cfg.qa_file)):
+        import os
+
+        from .judge import Judge, eval_judge
+
+        j = Judge(cfg.judge.url, cfg.judge.model, os.environ.get(cfg.judge.api_key_env))
+        m, rows = eval_judge(tgt, jq, j, cfg.max_new_tokens, cfg.judge.mode)
+        rep.metrics.update({f"judge.{k}": v for k, v in m.items()})
+        rep.items["judge"] = rows
+    if "speed" in tasks:
+        from .speed import measure_speed
+
+        prompts = [it["question"] for it in items_of(cfg.qa_file)] or ["你好，请介绍一下你自己。"]
+        prompts = (prompts * cfg.speed.requests)[:cfg.speed.requests]
+        m = measure_speed(tgt.path, prompts, cfg.speed.concurrency, cfg.speed.max_tokens, tgt.model,
+                          tgt.api_key)
+        rep.metrics.update({f"speed.{k}": v for k, v in m.items()})
     if "safety" in tasks:
         sset = builtin_safety_set() + items_of(cfg.safety_file)
         m, rows = eval_safety(tgt, sset, cfg.max_new_tokens)
         rep.metrics.update({f"safety.{k}": v for k, v in m.items()})
         rep.items["safety"] = rows
+    contamination = _contamination(ws, rep, qa_items={"qa": rep.items.get("qa", []), "choice": mc})
     rep.card = {
         "target": tgt.path, "target_kind": tgt.kind,
         "model_hash": dir_hash(tgt.path) if tgt.kind == "local" and Path(tgt.path).is_dir() else None,
@@ -182,7 +267,13 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
                                  "log-likelihood", "perplexity": "non-overlapping windows of max_position_embeddings"},
         "prompts": {"qa": "chat template, user turn = question" + (" after retrieved passages" if rag else ""),
                     "choice": "question, lettered options, '答案：' then each letter scored"},
-        "shots": cfg.shots, "chat_template": tgt.chat_template, "averaging": "micro (macro by subject also given)",
+        "shots": cfg.shots, "chat_template": tgt.chat_template,
+        "averaging": "micro over items (choice.macro_accuracy: mean of per-subject accuracies)",
+        "choice": {"mode": cfg.choice_mode, "circular": cfg.circular, "shots": cfg.shots,
+                   "shot_source": "subject *_dev examples, else the first items of each subject (not scored)"},
+        "judge": {"url": cfg.judge.url, "model": cfg.judge.model, "mode": cfg.judge.mode} if "judge" in tasks
+        else None,
+        "contamination": contamination,
         "generation": {"max_new_tokens": cfg.max_new_tokens, "temperature": 0},
         "seed": ws.cfg.project.seed, "data": data_hashes, "versions": package_versions(),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -84,7 +84,7 @@ class EndpointTarget:
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout: float = 120):
         import httpx
 
-        self.path = base_url.rstrip("/")
+        self.path, self.api_key = base_url.rstrip("/"), api_key
         self.client = httpx.Client(base_url=self.path, timeout=timeout,
                                    headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
         if model is None:

@@ -1,0 +1,26 @@
+"""lm-evaluation-harness bridge: its tasks on a zaomo model directory through its Hugging Face backend, so
+users get the numbers leaderboards report. Needs `pip install 'zaomo[harness]'`; tasks from the hub need
+internet, tasks defined in a local folder (`include_path`, YAML + local data files) do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..utils.env import optional_import
+
+
+def run_harness(model_dir: str | Path, tasks: list[str], include_path: str | Path | None = None,
+                device: str = "cpu", batch_size: int = 8, num_fewshot: int | None = None,
+                limit: int | None = None) -> dict:
+    """{task: {metric: value}} from lm_eval.simple_evaluate, plus its config under '_config'."""
+    lm_eval = optional_import("lm_eval", "harness", "zaomo eval --harness")
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=str(include_path) if include_path else None)
+    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32", tasks=tasks,
+                                  task_manager=tm, device=device, batch_size=batch_size,
+                                  num_fewshot=num_fewshot, limit=limit, log_samples=False)
+    res = {t: {k: v for k, v in m.items() if isinstance(v, int | float)} for t, m in out["results"].items()}
+    res["_config"] = {"tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
+                      "lm_eval": getattr(lm_eval, "__version__", "?")}
+    return res
