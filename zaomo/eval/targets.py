@@ -28,30 +28,38 @@ class LocalTarget:
         return out
 
     def loglikelihoods(self, contexts: list[str], continuations: list[str]) -> list[float]:
-        """log P(continuation | context) for each pair, batched with right padding."""
+        """log P(continuation | context) for each pair. Pairs are sorted by length so a batch carries little
+        padding, and the softmax is taken only at the continuation positions (not over every position)."""
         import torch
 
-        res: list[float] = []
         limit = getattr(self.model.config, "max_position_embeddings", 2048)
-        for s in range(0, len(contexts), self.batch_size):
-            ctx_ids = [self.tok(c, add_special_tokens=False)["input_ids"] for c in contexts[s:s + self.batch_size]]
-            cont_ids = [self.tok(c, add_special_tokens=False)["input_ids"]
-                        for c in continuations[s:s + self.batch_size]]
-            seqs = [(a + b)[-limit:] for a, b in zip(ctx_ids, cont_ids)]
-            n = max(len(x) for x in seqs)
-            ids = torch.full((len(seqs), n), self.tok.pad_token_id, dtype=torch.long)
+        enc = self.tok(list(contexts) + list(continuations), add_special_tokens=False)["input_ids"]
+        ctx_ids, cont_ids = enc[:len(contexts)], enc[len(contexts):]
+        seqs = [(a + b)[-limit:] for a, b in zip(ctx_ids, cont_ids)]
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        res = [0.0] * len(seqs)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            n = len(seqs[idx[0]])
+            ids = torch.full((len(idx), n), self.tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for i, x in enumerate(seqs):
-                ids[i, :len(x)] = torch.tensor(x)
-                mask[i, :len(x)] = 1
-            with torch.no_grad():
-                logp = torch.log_softmax(self.model(input_ids=ids.to(self.model.device),
-                                                    attention_mask=mask.to(self.model.device)).logits.float(), -1)
-            for i, (x, b) in enumerate(zip(seqs, cont_ids)):
-                L = len(x)
-                k = min(len(b), L - 1)
-                pos = torch.arange(L - k - 1, L - 1)
-                res.append(float(logp[i, pos, torch.tensor(x[L - k:])].sum()))
+            rows, cols, targets, owner = [], [], [], []
+            for r, i in enumerate(idx):
+                x = seqs[i]
+                ids[r, :len(x)] = torch.tensor(x)
+                mask[r, :len(x)] = 1
+                k = min(len(cont_ids[i]), len(x) - 1)
+                rows += [r] * k
+                cols += range(len(x) - k - 1, len(x) - 1)
+                targets += x[len(x) - k:]
+                owner += [i] * k
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                                    use_cache=False).logits
+                picked = torch.log_softmax(logits[rows, cols].float(), -1)
+                lp = picked[torch.arange(len(targets)), torch.tensor(targets, device=picked.device)].cpu().tolist()
+            for i, v in zip(owner, lp):
+                res[i] += v
         return res
 
     def perplexity(self, texts: list[str], seq_len: int | None = None) -> dict[str, float]:
