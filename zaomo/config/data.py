@@ -59,3 +59,9 @@ class DataConfig(Section):
     pii: Literal["mask", "drop", "keep"] = Field("mask", description="what to do with PII found in records")
     sensitive: bool = Field(True, description="apply the safety word list (actions per category)")
     decontaminate: bool = Field(True, description="remove training records overlapping the workspace's eval sets")
+    workers: int | None = Field(None, ge=1, description="processes cleaning shards in parallel; null = all cores")
+    shard_mb: int = Field(32, ge=0, description="input MB per shard (consecutive files; 0 = one file per shard); "
+                          "finished shards are reused when an interrupted run is started again")
+    export: list[Literal["parquet", "jsonl.zst"]] = Field(
+        default_factory=list, description="extra copies of the splits: Parquet and/or zstd JSONL, sharded")
+    export_records: int = Field(100_000, ge=1, description="records per exported shard file")

@@ -31,20 +31,33 @@ class Deduplicator:
         self.exact: dict[str, str] = {}
         self.lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm) if cfg.near else None
         self.clusters: dict[str, list[str]] = {}
+        self._scheme = MinHash(num_perm=16, seed=1).scheme  # signatures made in workers use the default scheme
 
-    def check(self, rid: str, text: str) -> tuple[str, str] | None:
-        """(kind, id of the kept record) if `text` duplicates one already seen, else None (and remember it)."""
+    def signature(self, text: str) -> list[int] | None:
+        """The MinHash of a text: computed where the text is (a worker), checked in order in one place."""
+        if not self.cfg.near:
+            return None
+        m = MinHash(num_perm=self.cfg.num_perm, seed=1)
+        for s in shingles(text, self.cfg.shingle):
+            m.update(s.encode("utf-8"))
+        return m.hashvalues.tolist()
+
+    def check(self, rid: str, text: str = "", exact: str | None = None,
+              sig: list[int] | None = None) -> tuple[str, str] | None:
+        """(kind, id of the kept record) if `text` duplicates one already seen, else None (and remember it).
+        `exact` (text hash) and `sig` (signature) may be given instead of recomputing them from `text`."""
         if self.cfg.exact:
-            h = text_hash(text)
+            h = exact or text_hash(text)
             if h in self.exact:
                 keep = self.exact[h]
                 self.clusters.setdefault(keep, []).append(rid)
                 return "exact", keep
             self.exact[h] = rid
         if self.lsh is not None:
-            m = MinHash(num_perm=self.cfg.num_perm, seed=1)
-            for s in shingles(text, self.cfg.shingle):
-                m.update(s.encode("utf-8"))
+            import numpy as np
+
+            m = MinHash(num_perm=self.cfg.num_perm, seed=1, scheme=self._scheme,
+                        hashvalues=np.asarray(sig if sig is not None else self.signature(text), dtype=np.uint64))
             hits = sorted(self.lsh.query(m))
             if hits:
                 self.clusters.setdefault(hits[0], []).append(rid)

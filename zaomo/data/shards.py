@@ -1,0 +1,182 @@
+"""The per-document half of the pipeline, run per shard in worker processes: read → normalise → safety
+(PII, sensitive words) → filters → exact hash and MinHash signature. Each shard's outcome is written to its
+own file and marked done atomically, so an interrupted run resumes by skipping finished shards; the
+order-dependent half (ids, dedup, decontamination, split) runs afterwards in the parent, in shard order, so
+the result does not depend on the number of workers.
+
+A shard is a run of consecutive input files (in the readers' sorted order) of about `data.shard_mb`; a single
+file is never split, so one huge file is one shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config.data import DataConfig
+from ..config.safety import SafetyConfig
+from ..utils.hashing import text_hash
+from ..utils.io import atomic_open, iter_jsonl
+from .readers import ReadProblem, iter_documents
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    files: tuple[tuple[str, str], ...]  # (path, root) pairs, in reading order
+    key: str  # hash of the files' paths, sizes, mtimes and the data/safety config
+
+
+def _files(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    out: list[tuple[Path, Path]] = []
+    for inp in inputs:
+        if inp.is_dir():
+            out += [(p, inp) for p in sorted(q for q in inp.rglob("*") if q.is_file()) if not p.name.startswith(".")]
+        else:
+            out.append((inp, inp.parent))  # a missing input becomes a ReadProblem in its shard
+    return out
+
+
+def plan_shards(inputs: list[Path], cfg: DataConfig, safety: SafetyConfig) -> list[Shard]:
+    conf = json.dumps([cfg.model_dump(mode="json"), safety.model_dump(mode="json")], sort_keys=True)
+    shards: list[Shard] = []
+    group: list[tuple[Path, Path]] = []
+    size = 0
+
+    def close() -> None:
+        nonlocal group, size
+        if group:
+            h = hashlib.blake2b(conf.encode(), digest_size=10)
+            for p, r in group:
+                st = p.stat() if p.exists() else None
+                h.update(f"{p}|{r}|{st and st.st_size}|{st and st.st_mtime_ns}".encode())
+            shards.append(Shard(len(shards), tuple((str(p), str(r)) for p, r in group), h.hexdigest()))
+        group, size = [], 0
+
+    limit = cfg.shard_mb * 2**20
+    for p, r in _files(inputs):
+        group.append((p, r))
+        size += p.stat().st_size if p.exists() else 0
+        if size >= limit:
+            close()
+    close()
+    return shards
+
+
+def clean_document(doc, cfg: DataConfig, guard, filters, dedup) -> dict[str, Any]:
+    """One document's outcome: {"kind": "keep", ...} with its record, exact hash and MinHash signature, or
+    {"kind": "reject", "step", "reason", ...}. Pure: no state shared between documents."""
+    from .formats import chat_text, to_messages
+    from .normalize import normalize_text
+
+    base = {"id": doc.id, "source": doc.source, "meta": doc.meta}
+    enc = doc.meta.get("encoding")
+    masked: dict[str, int] = {}
+
+    def reject(step: str, reason: str, record: dict, text: str = "") -> dict[str, Any]:
+        return {"kind": "reject", "step": step, "reason": reason, "record": record, "source": doc.source,
+                "text": text, "encoding": enc}
+
+    if cfg.kind == "sft":
+        try:
+            rec = to_messages(doc.record or {"messages": [{"role": "user", "content": doc.text}]})
+        except ValueError as e:
+            return reject("format", str(e), {**base, "record": doc.record})
+        for m in rec["messages"]:
+            m["content"] = normalize_text(m["content"], cfg.normalize)
+            g = guard.check(m["content"], where="data")
+            if not g.allowed and cfg.sensitive:
+                return reject("safety", g.reason, {**base, "messages": rec["messages"]}, m["content"])
+            if g.action == "mask" and cfg.pii == "mask":
+                m["content"] = g.text
+        record: dict[str, Any] = {"id": doc.id, "messages": rec["messages"], "source": doc.source}
+        text = chat_text(record)
+    else:
+        text = normalize_text(doc.text, cfg.normalize)
+        record = {**base, "text": text}
+        g = guard.check(text, where="data")
+        pii = [f for f in g.findings if f.kind == "pii"]
+        if cfg.sensitive and not g.allowed:
+            return reject("safety", g.reason, record, text)
+        if pii and cfg.pii == "drop":
+            return reject("pii", ", ".join(f.category for f in pii), record, text)
+        if g.action == "mask" and cfg.pii == "mask":
+            for f in pii:
+                masked[f.category] = masked.get(f.category, 0) + 1
+            text = g.text
+            record["text"] = text
+        for name, fn in filters:
+            reason = fn(text)
+            if reason:
+                return reject(name, reason, record, text)
+    return {"kind": "keep", "record": record, "text": text, "encoding": enc, "masked": masked,
+            "exact": text_hash(text) if cfg.dedup.exact else None, "sig": dedup.signature(text)}
+
+
+def shard_paths(work: Path, shard: Shard) -> tuple[Path, Path]:
+    return work / f"{shard.index:05d}-{shard.key}.jsonl", work / f"{shard.index:05d}-{shard.key}.done"
+
+
+def clean_shard(args: tuple[Shard, dict, dict, str, str]) -> int:
+    """Worker entry point: clean one shard into its outcome file, then mark it done. Returns documents read."""
+    from ..safety import Guard
+    from .dedup import Deduplicator
+    from .filters import make_filters
+
+    shard, data_cfg, safety_cfg, ws_root, work = args
+    cfg, scfg = DataConfig(**data_cfg), SafetyConfig(**safety_cfg)
+    guard, filters, dedup = Guard(scfg, Path(ws_root)), make_filters(cfg.filters), Deduplicator(cfg.dedup)
+    if cfg.kind == "sft":
+        filters = []
+    out, done = shard_paths(Path(work), shard)
+    n = 0
+    with atomic_open(out, "w") as f:
+        for path, root in shard.files:
+            for doc in iter_documents(path, root):
+                n += 1
+                if isinstance(doc, ReadProblem):
+                    o = {"kind": "reject", "step": "read", "reason": doc.reason, "source": doc.source,
+                         "record": {"source": doc.source, "line": doc.line, "raw": doc.raw}, "text": ""}
+                else:
+                    o = clean_document(doc, cfg, guard, filters, dedup)
+                f.write(json.dumps(o, ensure_ascii=False) + "\n")
+    done.write_text(str(n), encoding="utf-8")  # after the outcome file is in place: done means complete
+    return n
+
+
+def run_shards(shards: list[Shard], data_cfg: DataConfig, safety_cfg: SafetyConfig, ws_root: Path, work: Path,
+               workers: int, progress: bool = True) -> tuple[int, int]:
+    """Clean every shard not already done; (shards cleaned now, shards reused from an earlier run)."""
+    work.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in shards if not shard_paths(work, s)[1].exists()]
+    args = [(s, data_cfg.model_dump(mode="json"), safety_cfg.model_dump(mode="json"), str(ws_root), str(work))
+            for s in todo]
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("cleaning shards", total=len(todo))
+        if workers <= 1 or len(todo) <= 1:
+            for a in args:
+                clean_shard(a)
+                bar.advance(task)
+        else:
+            import multiprocessing as mp
+
+            # spawn: the parent may hold torch/OpenMP threads, which fork does not copy safely
+            with mp.get_context("spawn").Pool(min(workers, len(todo))) as pool:
+                for _ in pool.imap_unordered(clean_shard, args):
+                    bar.advance(task)
+    return len(todo), len(shards) - len(todo)
+
+
+def iter_outcomes(shards: list[Shard], work: Path):
+    for s in shards:
+        yield from iter_jsonl(shard_paths(work, s)[0])
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
