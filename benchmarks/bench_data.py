@@ -1,0 +1,200 @@
+"""Data pipeline: whole-pipeline throughput, near-duplicate precision/recall and speed against plain
+datasketch, and sensitive-word evasion coverage and speed — in one run.
+
+    python benchmarks/bench_data.py [--docs 100000] [--workers 2] [--dedup-docs 3000] [--parts all]
+
+(a) `run_pipeline` on generated mixed Chinese/English documents (seeded; 100 files), docs/s and MB/s per core.
+(b) near duplicates: originals plus copies with 2%, 5%, 10% and 20% of characters replaced; zaomo (signatures
+    in `--workers` processes, then its in-order LSH check) vs one process using datasketch's MinHash and
+    MinHashLSH directly, same shingles, threshold and permutations. A planted copy found = true positive;
+    an original (or a copy) flagged against a record it was not copied from = false positive.
+(c) every built-in sensitive word in evasion variants (spaces, punctuation, zero-width characters, full-width,
+    traditional characters, homoglyphs, mixed), caught by `SensitiveMatcher`; and MB/s on clean text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+ZH = "星河云图科技的研发部负责产品的设计与开发团队成员来自不同的城市大家在总部大楼一起工作市场部每个季度都会发布新的推广计划"
+EN = ("the research team designs and builds products while the finance team closes the books every month and "
+      "customer support answers letters").split()
+
+
+def doc(rng: random.Random, n: int = 300) -> str:
+    if rng.random() < 0.5:
+        return "。".join("".join(rng.choices(ZH, k=rng.randint(15, 40))) for _ in range(n // 30)) + "。"
+    return ". ".join(" ".join(rng.choices(EN, k=rng.randint(8, 16))) for _ in range(n // 60)).capitalize() + "."
+
+
+def edit(rng: random.Random, text: str, rate: float) -> str:
+    chars = list(text)
+    pool = ZH if any("\u4e00" <= c <= "\u9fff" for c in text[:20]) else "abcdefghijklmnopqrstuvwxyz"
+    for i in rng.sample(range(len(chars)), int(len(chars) * rate)):
+        chars[i] = rng.choice(pool)
+    return "".join(chars)
+
+
+def part_pipeline(n_docs: int, workers: int) -> None:
+    from zaomo.data import run_pipeline
+    from zaomo.workspace import Workspace
+
+    rng = random.Random(0)
+    root = Path(tempfile.mkdtemp(prefix="zaomo-databench-"))
+    ws = Workspace.init(root)
+    raw = root / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    per = n_docs // 100
+    for f in range(100):
+        with open(raw / f"part-{f:03d}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(per):
+                fh.write(json.dumps({"id": f"{f}-{i}", "text": doc(rng)}, ensure_ascii=False) + "\n")
+    mb = sum(p.stat().st_size for p in raw.iterdir()) / 2**20
+    ws = Workspace.open(root, overrides=[f"data.workers={workers}", "data.shard_mb=4"])
+    t0 = time.perf_counter()
+    r = run_pipeline(ws, progress=False)
+    dt = time.perf_counter() - t0
+    print(f"(a) pipeline: {r.read:,} docs, {mb:.0f} MB, {workers} workers: {dt:.1f} s = {r.read / dt:,.0f} docs/s, "
+          f"{mb / dt:.2f} MB/s ({r.read / dt / workers:,.0f} docs/s and {mb / dt / workers:.2f} MB/s per core); "
+          f"kept {r.kept:,}, quarantined {r.quarantined:,}, duplicates {r.deduplicated:,}")
+
+
+def _sig_worker(args):
+    from zaomo.config.data import DedupConfig
+    from zaomo.data.dedup import Deduplicator
+
+    texts, cfg = args
+    d = Deduplicator(DedupConfig(**cfg))
+    return [d.signature(t) for t in texts]
+
+
+def part_dedup(n: int, workers: int) -> None:
+    import multiprocessing as mp
+
+    from datasketch import MinHash, MinHashLSH
+
+    from zaomo.config.data import DedupConfig
+    from zaomo.data.dedup import Deduplicator, shingles
+    from zaomo.utils.hashing import text_hash
+
+    cfg = DedupConfig()
+    rng = random.Random(1)
+    rates = (0.02, 0.05, 0.10, 0.20)
+    records: list[tuple[str, str, str | None, float | None]] = []  # id, text, copied from, rate
+    for i in range(n):
+        records.append((f"o{i}", doc(rng), None, None))
+    for i in range(n):
+        rate = rates[i % len(rates)]
+        src = records[rng.randrange(n)]
+        records.append((f"c{i}", edit(rng, src[1], rate), src[0], rate))
+    rng.shuffle(records)
+    records.sort(key=lambda r: r[2] is not None)  # originals first, so a copy always follows its source
+
+    def score(found: dict[str, str | None]) -> str:
+        out = []
+        for rate in rates:
+            copies = [r for r in records if r[3] == rate]
+            tp = sum(found.get(r[0]) == r[2] for r in copies)
+            out.append(f"{rate:.0%}: recall {tp / len(copies):.3f}")
+        flagged = [k for k, v in found.items() if v is not None]
+        wrong = sum(1 for r in records if found.get(r[0]) is not None and found[r[0]] != r[2])
+        prec = (len(flagged) - wrong) / max(1, len(flagged))
+        return f"precision {prec:.3f}; " + ", ".join(out)
+
+    # zaomo: signatures in worker processes, then the in-order check in one place
+    t0 = time.perf_counter()
+    texts = [r[1] for r in records]
+    chunks = [texts[i::workers] for i in range(workers)]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_sig_worker, [(c, cfg.model_dump()) for c in chunks])
+    sigs = [None] * len(texts)
+    for w, part in enumerate(parts):
+        for j, s in enumerate(part):
+            sigs[w + j * workers] = s
+    d = Deduplicator(cfg)
+    found = {}
+    for (rid, text, _src, _rate), sig in zip(records, sigs):
+        hit = d.check(rid, text, exact=text_hash(text), sig=sig)
+        found[rid] = hit[1] if hit else None
+    ours = time.perf_counter() - t0
+
+    # plain datasketch, one process
+    t0 = time.perf_counter()
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    base = {}
+    for rid, text, _src, _rate in records:
+        m = MinHash(num_perm=cfg.num_perm, seed=1)
+        for s in shingles(text, cfg.shingle):
+            m.update(s.encode("utf-8"))
+        hits = sorted(lsh.query(m))
+        base[rid] = hits[0] if hits else None
+        if not hits:
+            lsh.insert(rid, m)
+    plain = time.perf_counter() - t0
+    print(f"(b) near-dup, {len(records):,} records ({n:,} originals + {n:,} edited copies), threshold "
+          f"{cfg.threshold}, {cfg.num_perm} perms:")
+    print(f"    zaomo ({workers} workers) {len(records) / ours:,.0f} docs/s; {score(found)}")
+    print(f"    datasketch (1 process)   {len(records) / plain:,.0f} docs/s; {score(base)}")
+    print(f"    speed ratio {plain / ours:.2f}x")
+
+
+def part_words() -> None:
+    from opencc import OpenCC
+
+    from zaomo.safety.matcher import BUILTIN, SensitiveMatcher, read_wordlist
+
+    words = read_wordlist(BUILTIN)
+    m = SensitiveMatcher(words)
+    s2t = OpenCC("s2t")
+    homo = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"}
+
+    def variants(w: str) -> dict[str, str]:
+        chars = list(w)
+        full = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in w)
+        return {"plain": w, "spaces": " ".join(chars), "punctuation": "*".join(chars), "dots": "·".join(chars),
+                "zero-width": "\u200b".join(chars), "full-width": full, "traditional": s2t.convert(w),
+                "homoglyphs": "".join(homo.get(c, c) for c in w),
+                "mixed": " ".join(s2t.convert(c) if i % 2 else homo.get(c, c) for i, c in enumerate(chars))}
+
+    caught, total, missed = 0, 0, []
+    for w, _cat in words:
+        for kind, v in variants(w).items():
+            total += 1
+            if m.find(f"这段话里藏着{v}，请检查。"):
+                caught += 1
+            else:
+                missed.append(f"{kind}:{v}")
+    rng = random.Random(2)
+    text = "".join(doc(rng, 600) for _ in range(3000))
+    mb = len(text.encode("utf-8")) / 2**20
+    t0 = time.perf_counter()
+    for i in range(0, len(text), 4096):
+        m.find(text[i:i + 4096])
+    dt = time.perf_counter() - t0
+    print(f"(c) sensitive words: {caught}/{total} evasion variants of {len(words)} built-in words caught "
+          f"({caught / total:.1%}); missed: {missed[:8]}; matching speed {mb / dt:.1f} MB/s on {mb:.1f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dedup-docs", type=int, default=3000)
+    ap.add_argument("--parts", default="words,dedup,pipeline")
+    a = ap.parse_args()
+    parts = a.parts.split(",")
+    if "words" in parts:
+        part_words()
+    if "dedup" in parts:
+        part_dedup(a.dedup_docs, a.workers)
+    if "pipeline" in parts:
+        part_pipeline(a.docs, a.workers)
+
+
+if __name__ == "__main__":
+    main()
