@@ -33,9 +33,29 @@ def _t2s():
         return OpenCC("t2s.json")
 
 
-def to_simplified(text: str) -> str:
+@lru_cache(maxsize=1)
+def _t2s_table() -> dict[int, str]:
+    """Traditional → simplified per character, built once from OpenCC over the CJK blocks: matching needs
+    characters, not phrases, and str.translate is ~100x faster than converting every text with OpenCC."""
     cc = _t2s()
-    return cc.convert(text) if cc else text
+    if cc is None:
+        return {}
+    table: dict[int, str] = {}
+    for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):
+        chars = [chr(c) for c in range(lo, hi + 1)]
+        for start in range(0, len(chars), 2000):
+            part = chars[start:start + 2000]
+            conv = cc.convert("\n".join(part)).split("\n")
+            if len(conv) != len(part):  # a phrase rule joined lines: fall back to one character at a time
+                conv = [cc.convert(c) for c in part]
+            for a, b in zip(part, conv):
+                if a != b and len(b) == 1:
+                    table[ord(a)] = b
+    return table
+
+
+def to_simplified(text: str) -> str:
+    return text.translate(_t2s_table())
 
 
 def _is_separator(ch: str) -> bool:
@@ -43,6 +63,17 @@ def _is_separator(ch: str) -> bool:
         return True
     cat = unicodedata.category(ch)
     return cat.startswith("P") or cat.startswith("S") and ch not in "@$"
+
+
+@lru_cache(maxsize=65536)
+def _norm_char(ch: str, homoglyphs: bool) -> str:
+    """One character's matching form (NFKC, lower case, homoglyphs folded; '' for a separator). Cached:
+    text uses few distinct characters, so the per-character Unicode work is done once per character."""
+    out = []
+    for c in unicodedata.normalize("NFKC", ch).lower():
+        if not _is_separator(c):
+            out.append(c.translate(HOMOGLYPHS) if homoglyphs else c)
+    return "".join(out)
 
 
 def normalize_for_match(text: str, homoglyphs: bool = True) -> tuple[str, list[int]]:
@@ -53,9 +84,8 @@ def normalize_for_match(text: str, homoglyphs: bool = True) -> tuple[str, list[i
     out: list[str] = []
     index: list[int] = []
     for i, ch in enumerate(simplified):
-        for c in unicodedata.normalize("NFKC", ch).lower():
-            if _is_separator(c):
-                continue
-            out.append(c.translate(HOMOGLYPHS) if homoglyphs else c)
-            index.append(i)
+        m = _norm_char(ch, homoglyphs)
+        if m:
+            out.append(m)
+            index.extend([i] * len(m))
     return "".join(out), index
