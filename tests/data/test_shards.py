@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
 from zaomo.data import run_pipeline
@@ -73,3 +74,13 @@ def test_parquet_and_zstd_exports_hold_the_same_records(tmp_path):
     zst = b"".join(zstandard.ZstdDecompressor().decompress(p.read_bytes(), max_output_size=2**26)
                    for p in sorted(exp.glob("train-*.jsonl.zst")))
     assert [json.loads(x) for x in zst.decode("utf-8").splitlines()] == train
+
+
+def test_ray_data_local_mode_gives_the_same_output(tmp_path):
+    pytest.importorskip("ray.data")
+    ref = _ws(tmp_path / "ref")
+    run_pipeline(ref, progress=False)
+    ws = _ws(tmp_path / "ray", "data.engine=ray")
+    r = run_pipeline(ws, progress=False)
+    assert r.shards_cleaned == r.shards > 10
+    assert _outputs(ws) == _outputs(ref)

@@ -62,6 +62,9 @@ class DataConfig(Section):
     workers: int | None = Field(None, ge=1, description="processes cleaning shards in parallel; null = all cores")
     shard_mb: int = Field(32, ge=0, description="input MB per shard (consecutive files; 0 = one file per shard); "
                           "finished shards are reused when an interrupted run is started again")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="who runs the per-shard cleaning: local processes, or Ray Data (zaomo[scale])")
+    ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001); null = local Ray")
     export: list[Literal["parquet", "jsonl.zst"]] = Field(
         default_factory=list, description="extra copies of the splits: Parquet and/or zstd JSONL, sharded")
     export_records: int = Field(100_000, ge=1, description="records per exported shard file")

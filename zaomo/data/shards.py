@@ -155,6 +155,9 @@ def run_shards(shards: list[Shard], data_cfg: DataConfig, safety_cfg: SafetyConf
     todo = [s for s in shards if not shard_paths(work, s)[1].exists()]
     args = [(s, data_cfg.model_dump(mode="json"), safety_cfg.model_dump(mode="json"), str(ws_root), str(work))
             for s in todo]
+    if data_cfg.engine == "ray" and args:
+        _run_on_ray(args, data_cfg.ray_address)
+        return len(todo), len(shards) - len(todo)
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
@@ -180,3 +183,27 @@ def iter_outcomes(shards: list[Shard], work: Path):
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _run_on_ray(args: list[tuple], address: str | None) -> None:
+    """The same shard function as Ray Data tasks: one row per shard, `map` runs `clean_shard` on the cluster.
+    Shard outcome files go to the workspace folder, which the Ray workers must see (a shared filesystem on
+    a cluster; the local disk in local mode). Ray Data, not datatrove: it schedules across machines with
+    retries and back-pressure and already sits in many teams' stacks; datatrove's own steps would duplicate
+    zaomo's cleaning rules instead of running them."""
+    from ..utils.env import optional_import
+
+    ray = optional_import("ray", "scale", "data.engine=ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        import ray.data
+
+        ds = ray.data.from_items([{"i": i} for i in range(len(args))], override_num_blocks=len(args))
+        done = ds.map(lambda row: {"read": clean_shard(args[row["i"]])}).take_all()
+        if len(done) != len(args):
+            raise RuntimeError(f"Ray finished {len(done)} of {len(args)} shards")
+    finally:
+        if started:
+            ray.shutdown()
