@@ -84,3 +84,12 @@ def test_ray_data_local_mode_gives_the_same_output(tmp_path):
     r = run_pipeline(ws, progress=False)
     assert r.shards_cleaned == r.shards > 10
     assert _outputs(ws) == _outputs(ref)
+
+
+def test_disk_backed_dedup_gives_the_same_output_as_memory(tmp_path):
+    mem = _ws(tmp_path / "mem")
+    r1 = run_pipeline(mem, progress=False)
+    disk = _ws(tmp_path / "disk", "data.dedup.store=disk")
+    r2 = run_pipeline(disk, progress=False)
+    assert r1.deduplicated == r2.deduplicated >= 3 and r1.clusters == r2.clusters
+    assert _outputs(mem) == _outputs(disk)

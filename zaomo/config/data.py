@@ -40,6 +40,9 @@ class DedupConfig(Section):
     threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity at or above which two records are duplicates")
     num_perm: int = Field(128, ge=16, description="MinHash permutations")
     shingle: int = Field(5, ge=1, description="characters per shingle for Chinese (words for English: 3)")
+    store: Literal["memory", "disk"] = Field(
+        "memory", description="where hashes and LSH buckets live: memory (fast), or SQLite on disk for corpora "
+        "whose index does not fit in RAM")
 
 
 class SplitConfig(Section):

@@ -5,6 +5,7 @@ record of a cluster in input order is kept, so the result is deterministic."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
 
@@ -23,15 +24,80 @@ def shingles(text: str, n_chars: int = 5, n_words: int = 3) -> set[str]:
     return {" ".join(w[i:i + n_words]) for i in range(max(1, len(w) - n_words + 1))}
 
 
-class Deduplicator:
-    """Feed records in order; `check` says whether one duplicates an earlier one (and which)."""
+class DiskLSH:
+    """MinHash-LSH with its band buckets in SQLite, for corpora whose index does not fit in memory. Same
+    banding as datasketch's MinHashLSH for the threshold, and the same answer: every earlier record sharing a
+    band with the query. Memory stays at SQLite's page cache."""
 
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, path: Path, threshold: float, num_perm: int):
+        import sqlite3
+
+        from datasketch.lsh import _optimal_param
+
+        self.b, self.r = _optimal_param(threshold, num_perm, 0.5, 0.5)
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE IF NOT EXISTS bands (band INTEGER, key BLOB, id TEXT)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS bands_key ON bands (band, key)")
+
+    def _keys(self, m: MinHash) -> list[tuple[int, bytes]]:
+        hv = m.hashvalues
+        return [(i, hv[i * self.r:(i + 1) * self.r].tobytes()) for i in range(self.b)]
+
+    def query(self, m: MinHash) -> set[str]:
+        out: set[str] = set()
+        for band, key in self._keys(m):
+            out.update(r[0] for r in self.db.execute("SELECT id FROM bands WHERE band=? AND key=?", (band, key)))
+        return out
+
+    def insert(self, rid: str, m: MinHash) -> None:
+        self.db.executemany("INSERT INTO bands VALUES (?, ?, ?)", [(b, k, rid) for b, k in self._keys(m)])
+
+
+class DiskSet:
+    """A hash → id map in SQLite (exact dedup beyond memory)."""
+
+    def __init__(self, path: Path):
+        import sqlite3
+
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("CREATE TABLE IF NOT EXISTS exact (h TEXT PRIMARY KEY, id TEXT)")
+
+    def __contains__(self, h: str) -> bool:
+        return self.db.execute("SELECT 1 FROM exact WHERE h=?", (h,)).fetchone() is not None
+
+    def __getitem__(self, h: str) -> str:
+        return self.db.execute("SELECT id FROM exact WHERE h=?", (h,)).fetchone()[0]
+
+    def __setitem__(self, h: str, rid: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO exact VALUES (?, ?)", (h, rid))
+
+
+class Deduplicator:
+    """Feed records in order; `check` says whether one duplicates an earlier one (and which). With
+    `dedup.store: disk` the exact hashes and LSH buckets live in SQLite files under `work`."""
+
+    def __init__(self, cfg: DedupConfig, work: Path | None = None):
         self.cfg = cfg
-        self.exact: dict[str, str] = {}
-        self.lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm) if cfg.near else None
+        disk = cfg.store == "disk" and work is not None
+        if disk:
+            work.mkdir(parents=True, exist_ok=True)
+            for f in ("exact.sqlite", "lsh.sqlite"):
+                (work / f).unlink(missing_ok=True)
+        self.exact: dict[str, str] | DiskSet = DiskSet(work / "exact.sqlite") if disk else {}
+        self.lsh: MinHashLSH | DiskLSH | None = None
+        if cfg.near:
+            self.lsh = (DiskLSH(work / "lsh.sqlite", cfg.threshold, cfg.num_perm) if disk
+                        else MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm))
         self.clusters: dict[str, list[str]] = {}
         self._scheme = MinHash(num_perm=16, seed=1).scheme  # signatures made in workers use the default scheme
+
+    def close(self) -> None:
+        for part in (self.exact, self.lsh):
+            if hasattr(part, "db"):
+                part.db.close()
 
     def signature(self, text: str) -> list[int] | None:
         """The MinHash of a text: computed where the text is (a worker), checked in order in one place."""

@@ -72,7 +72,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
                                                        cfg.workers or default_workers(), progress)
 
     # 2. in order, in one place: ids, dedup, decontamination, split
-    dedup = Deduplicator(cfg.dedup)
+    dedup = Deduplicator(cfg.dedup, work)
     decon = NgramIndex.from_eval_dir(ws.eval_data_dir) if cfg.decontaminate else NgramIndex()
     samples: dict[str, list[dict]] = {}
     lengths_kept: list[int] = []
@@ -129,6 +129,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
     summary = {k: v for k, v in rep.__dict__.items() if k not in ("paths",)}
     j, h = write_report(out, summary, samples, lengths_kept, lengths_dropped, dict(langs))
     rep.paths.update({"report_json": str(j), "report_html": str(h)})
+    dedup.close()
     shutil.rmtree(work, ignore_errors=True)  # complete: nothing left to resume
     ws.registry.finish_run(run_id, summary={"read": rep.read, "kept": rep.kept, "quarantined": rep.quarantined,
                                             "deduplicated": rep.deduplicated}, path=str(out))
