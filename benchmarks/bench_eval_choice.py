@@ -11,7 +11,6 @@ on accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import tempfile
@@ -21,19 +20,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-TASK = """task: zaomo_bench_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{question}}}}\\n答案："
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{answer}}}}"
-metric_list:
-  - metric: acc
-"""
 
 
 def main() -> None:
@@ -76,12 +62,9 @@ def main() -> None:
         s = tgt.loglikelihoods(ctxs, conts)
         res[name] = (len(rows) / (time.perf_counter() - t0), acc(s))
     try:
-        from zaomo.eval.harness import run_harness
+        from zaomo.eval.harness import run_harness, write_choice_task
 
-        tasks = root / "tasks"
-        tasks.mkdir()
-        (tasks / "mc.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-        (tasks / "mc.yaml").write_text(TASK.format(data=tasks / "mc.jsonl"), encoding="utf-8")
+        tasks = write_choice_task(root / "tasks", "zaomo_bench_mc", rows)
         t0 = time.perf_counter()
         out = run_harness(model_dir, ["zaomo_bench_mc"], tasks, batch_size=a.batch)
         res[f"lm-eval (batch {a.batch})"] = (len(rows) / (time.perf_counter() - t0), out["zaomo_bench_mc"]["acc,none"])

@@ -12,29 +12,14 @@ from zaomo.cli.main import app
 from zaomo.eval.targets import LocalTarget
 from zaomo.workspace import Workspace
 
-TASK = """task: zaomo_zh_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{question}}}}\\n答案："
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{answer}}}}"
-metric_list:
-  - metric: acc
-"""
-
 
 def test_harness_task_on_a_zaomo_model_matches_our_loglikelihoods(tmp_path, tiny_model_dir, monkeypatch):
     pytest.importorskip("lm_eval")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     rows = [{"question": f"问题{i}：选哪一个？", "choices": ["甲", "乙", "丙", "丁"], "answer": i % 4} for i in range(8)]
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "zh.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    (tasks / "zh.yaml").write_text(TASK.format(data=tasks / "zh.jsonl"), encoding="utf-8")
+    from zaomo.eval.harness import write_choice_task
+
+    tasks = write_choice_task(tmp_path / "tasks", "zaomo_zh_mc", rows)
     Workspace.init(tmp_path / "ws")
     r = CliRunner().invoke(app, ["eval", "--harness", "zaomo_zh_mc", "--harness-include", str(tasks),
                                  "--target", str(tiny_model_dir), "-w", str(tmp_path / "ws")])

@@ -24,3 +24,31 @@ def run_harness(model_dir: str | Path, tasks: list[str], include_path: str | Pat
     res["_config"] = {"tasks": tasks, "num_fewshot": num_fewshot, "limit": limit,
                       "lm_eval": getattr(lm_eval, "__version__", "?")}
     return res
+
+
+TASK_YAML = """task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}\\n答案："
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{answer}}}}"
+metric_list:
+  - metric: acc
+"""
+
+
+def write_choice_task(folder: str | Path, name: str, items: list[dict]) -> Path:
+    """A local lm-eval multiple-choice task from items {question, choices, answer (index)}: the prompt is
+    "question\\n答案：" and each choice is scored as " choice". Returns the folder for `include_path`."""
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
+    (folder / f"{name}.yaml").write_text(TASK_YAML.format(name=name, data=data), encoding="utf-8")
+    return folder
