@@ -93,6 +93,7 @@ class Deduplicator:
                         else MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm))
         self.clusters: dict[str, list[str]] = {}
         self._scheme = MinHash(num_perm=16, seed=1).scheme  # signatures made in workers use the default scheme
+        self._template: MinHash | None = None
 
     def close(self) -> None:
         for part in (self.exact, self.lsh):
@@ -100,12 +101,15 @@ class Deduplicator:
                 part.db.close()
 
     def signature(self, text: str) -> list[int] | None:
-        """The MinHash of a text: computed where the text is (a worker), checked in order in one place."""
+        """The MinHash of a text: computed where the text is (a worker), checked in order in one place.
+        The permutations are made once and shingles hashed in one batch (numpy), not one call per shingle."""
         if not self.cfg.near:
             return None
-        m = MinHash(num_perm=self.cfg.num_perm, seed=1)
-        for s in shingles(text, self.cfg.shingle):
-            m.update(s.encode("utf-8"))
+        if self._template is None:
+            self._template = MinHash(num_perm=self.cfg.num_perm, seed=1)
+        t = self._template
+        m = MinHash(num_perm=self.cfg.num_perm, seed=1, permutations=t.permutations, scheme=t.scheme)
+        m.update_batch([s.encode("utf-8") for s in shingles(text, self.cfg.shingle)])
         return m.hashvalues.tolist()
 
     def check(self, rid: str, text: str = "", exact: str | None = None,

