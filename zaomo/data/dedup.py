@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from ..config.data import DedupConfig
@@ -92,8 +93,15 @@ class Deduplicator:
             self.lsh = (DiskLSH(work / "lsh.sqlite", cfg.threshold, cfg.num_perm) if disk
                         else MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm))
         self.clusters: dict[str, list[str]] = {}
-        self._scheme = MinHash(num_perm=16, seed=1).scheme  # signatures made in workers use the default scheme
         self._template: MinHash | None = None
+
+    def _blank(self, hashvalues: np.ndarray | None = None) -> MinHash:
+        """A MinHash sharing one set of permutations (made once: they cost more than hashing a document)."""
+        if self._template is None:
+            self._template = MinHash(num_perm=self.cfg.num_perm, seed=1)
+        t = self._template
+        return MinHash(num_perm=self.cfg.num_perm, seed=1, permutations=t.permutations, scheme=t.scheme,
+                       hashvalues=hashvalues)
 
     def close(self) -> None:
         for part in (self.exact, self.lsh):
@@ -105,10 +113,7 @@ class Deduplicator:
         The permutations are made once and shingles hashed in one batch (numpy), not one call per shingle."""
         if not self.cfg.near:
             return None
-        if self._template is None:
-            self._template = MinHash(num_perm=self.cfg.num_perm, seed=1)
-        t = self._template
-        m = MinHash(num_perm=self.cfg.num_perm, seed=1, permutations=t.permutations, scheme=t.scheme)
+        m = self._blank()
         m.update_batch([s.encode("utf-8") for s in shingles(text, self.cfg.shingle)])
         return m.hashvalues.tolist()
 
@@ -124,10 +129,7 @@ class Deduplicator:
                 return "exact", keep
             self.exact[h] = rid
         if self.lsh is not None:
-            import numpy as np
-
-            m = MinHash(num_perm=self.cfg.num_perm, seed=1, scheme=self._scheme,
-                        hashvalues=np.asarray(sig if sig is not None else self.signature(text), dtype=np.uint64))
+            m = self._blank(np.asarray(sig if sig is not None else self.signature(text), dtype=np.uint64))
             hits = sorted(self.lsh.query(m))
             if hits:
                 self.clusters.setdefault(hits[0], []).append(rid)

@@ -67,7 +67,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
     # 1. per document, per shard, in parallel and resumable
     shards = plan_shards([ws.path(p) for p in cfg.inputs], cfg, ws.cfg.safety)
     work = out / ".shards"
-    rep.shards, rep.shards_reused = len(shards), 0
+    rep.shards = len(shards)
     rep.shards_cleaned, rep.shards_reused = run_shards(shards, cfg, ws.cfg.safety, ws.root, work,
                                                        cfg.workers or default_workers(), progress)
 

@@ -76,8 +76,9 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
 
 
 class FaissStore:
-    """Vectors in the knowledge-base folder (ids.json + vectors.npy); the FAISS index is rebuilt from them
-    after each change, with its type chosen by size."""
+    """Vectors in the knowledge-base folder (ids.json + vectors.npy); the FAISS index is rebuilt from them,
+    with its type chosen by size, at the first search after a change (so an update that deletes and adds
+    builds it once)."""
 
     kind = "faiss"
 
@@ -89,23 +90,23 @@ class FaissStore:
         if (self.path / "ids.json").exists():
             self.ids = json.loads((self.path / "ids.json").read_text(encoding="utf-8"))
             self.vecs = np.load(self.path / "vectors.npy")
-            self._build()
 
     def known(self) -> set[str]:
         return set(self.ids)
 
     def upsert(self, ids: Sequence[str], vecs: np.ndarray) -> None:
-        keep = [i for i, c in enumerate(self.ids) if c not in set(ids)]
+        new = set(ids)
+        keep = [i for i, c in enumerate(self.ids) if c not in new]
         old = self.vecs[keep] if len(self.ids) else np.zeros((0, vecs.shape[1]), dtype=np.float32)
         self.ids = [self.ids[i] for i in keep] + list(ids)
         self.vecs = np.concatenate([old, vecs.astype(np.float32)]) if len(ids) else old
-        self._build()
+        self._index = None
 
     def delete(self, ids: Sequence[str]) -> None:
         drop = set(ids)
         keep = [i for i, c in enumerate(self.ids) if c not in drop]
         self.ids, self.vecs = [self.ids[i] for i in keep], self.vecs[keep]
-        self._build()
+        self._index = None
 
     def index_type(self) -> str:
         n = len(self.ids)
@@ -114,9 +115,6 @@ class FaissStore:
     def _build(self) -> None:
         import faiss
 
-        if not self.ids:
-            self._index = None
-            return
         d, kind = self.vecs.shape[1], self.index_type()
         if kind == "flat":
             index = faiss.IndexFlatIP(d)
@@ -132,8 +130,10 @@ class FaissStore:
         self._index = index
 
     def search(self, qvec: np.ndarray, k: int) -> list[tuple[str, float]]:
-        if self._index is None:
+        if not self.ids:
             return []
+        if self._index is None:
+            self._build()
         scores, idx = self._index.search(qvec.reshape(1, -1).astype(np.float32), min(k, len(self.ids)))
         return [(self.ids[i], float(s)) for i, s in zip(idx[0], scores[0]) if i >= 0]
 
@@ -202,5 +202,6 @@ class MilvusStore:
                                  search_params={"metric_type": "IP"}, output_fields=["id"])
         return [(h["id"], float(h["distance"])) for h in res[0]]
 
-    def save(self) -> None:  # Milvus persists on write
-        self.client.flush(self.collection) if self.client.has_collection(self.collection) else None
+    def save(self) -> None:  # Milvus persists on write; flush makes it visible to other clients now
+        if self.client.has_collection(self.collection):
+            self.client.flush(self.collection)

@@ -52,6 +52,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._count = self._counter(tokenizer)
         self._encoder = self._reranker = self._vectors = None
+        self._vec_pos: dict[str, int] = {}
 
     @staticmethod
     def _counter(tokenizer: str | None):
@@ -204,6 +205,7 @@ class KnowledgeBase:
         if store is None:
             return
         want = {self._vec_key(c): c for c in self.chunks}
+        self._vec_pos = {k: i for i, k in enumerate(want)}  # vector id → chunk index, for searches
         have = store.known()
         store.delete([k for k in have if k not in want])
         new = [k for k in want if k not in have]
@@ -258,5 +260,5 @@ class KnowledgeBase:
 
     def _dense_search(self, query: str, k: int) -> list[tuple[int, float]]:
         enc, store = self._dense()
-        pos = {self._vec_key(c): i for i, c in enumerate(self.chunks)}
+        pos = self._vec_pos
         return [(pos[key], s) for key, s in store.search(enc.encode([query])[0], k) if key in pos]
