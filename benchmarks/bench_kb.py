@@ -134,7 +134,7 @@ def bench_recall() -> None:
     kb = build_kb(ws)
     ours = retrieval_metrics(kb, qa, k=5)
     raw = bm25s.BM25()
-    raw.index(bm25s.tokenize([f"{c.title} {c.text}" for c in kb.chunks], show_progress=False), show_progress=False)
+    raw.index(bm25s.tokenize([c.indexed for c in kb.chunks], show_progress=False), show_progress=False)
     hits = 0
     for item in qa:
         docs, _ = raw.retrieve(bm25s.tokenize([item["question"]], show_progress=False), k=5, show_progress=False)

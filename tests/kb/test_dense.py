@@ -94,13 +94,13 @@ def test_build_kb_counts_chunks_in_workspace_tokens(tmp_path):
 def test_dense_retrieval_persists_reloads_and_follows_updates(tmp_path, encoder_dir):
     kb = _kb(tmp_path, retriever="dense", embedding=str(encoder_dir))
     for c in kb.chunks:  # a query equal to a chunk's indexed text is its own nearest neighbour
-        assert kb.search(f"{c.title} {c.text}", 1)[0].chunk_id == c.chunk_id
+        assert kb.search(c.indexed, 1)[0].chunk_id == c.chunk_id
     store = FaissStore(tmp_path / "kb" / "dense")
     assert len(store.ids) == len(kb.chunks) and store.index_type() == "flat"
     again = KnowledgeBase.load(tmp_path / "kb")
     assert again.retriever == "dense"
     c = kb.chunks[0]
-    assert again.search(f"{c.title} {c.text}", 1)[0].chunk_id == c.chunk_id
+    assert again.search(c.indexed, 1)[0].chunk_id == c.chunk_id
     again.add_text("gym.md", "# Gym\nThe gym moved to the roof.")  # update: old vectors replaced
     again._reindex()
     ids = FaissStore(tmp_path / "kb" / "dense").ids
@@ -134,7 +134,7 @@ def test_reranker_reorders_by_cross_encoder_score(tmp_path, encoder_dir, reranke
     kb = _kb(tmp_path, reranker=str(reranker_dir))
     q = "食堂 gym 密码"
     rer = Reranker(str(reranker_dir))
-    texts = {c.chunk_id: f"{c.title} {c.text}" for c in kb.chunks}
+    texts = {c.chunk_id: c.indexed for c in kb.chunks}
     scores = dict(zip(texts, rer.scores(q, list(texts.values()))))
     hits = kb.search(q, 3)
     assert [h.chunk_id for h in hits] == sorted(scores, key=lambda i: -scores[i])[:3]
@@ -147,7 +147,7 @@ def test_milvus_lite_store_behind_the_same_interface(tmp_path, encoder_dir):
     kb = _kb(tmp_path, retriever="dense", embedding=str(encoder_dir), store="milvus")
     assert (tmp_path / "kb" / "milvus.db").exists()
     for c in kb.chunks:
-        assert kb.search(f"{c.title} {c.text}", 1)[0].chunk_id == c.chunk_id
+        assert kb.search(c.indexed, 1)[0].chunk_id == c.chunk_id
     faiss_kb = _kb(tmp_path / "f", retriever="dense", embedding=str(encoder_dir))
     q = "The gym opens at seven"
     assert [h.chunk_id for h in kb.search(q, 3)] == [h.chunk_id for h in faiss_kb.search(q, 3)]

@@ -19,6 +19,11 @@ class Chunk:
     position: int
     page: int | None = None
 
+    @property
+    def indexed(self) -> str:
+        """What retrieval sees: the heading with the text, so a question naming the section finds it."""
+        return f"{self.title} {self.text}"
+
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENT.split(text) if s and s.strip()]

@@ -184,7 +184,7 @@ class KnowledgeBase:
                 self._retriever = None
                 return
             r = bm25s.BM25()
-            r.index([segment(f"{c.title} {c.text}") or ["∅"] for c in self.chunks], show_progress=False)
+            r.index([segment(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
             self._retriever = r
             tmp = self.path / ".bm25.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -197,7 +197,7 @@ class KnowledgeBase:
     @staticmethod
     def _vec_key(c: Chunk) -> str:
         """Vector id: chunk id plus a content hash, so an updated document's chunks are re-embedded."""
-        return f"{c.chunk_id}@{hashlib.blake2b(f'{c.title} {c.text}'.encode(), digest_size=6).hexdigest()}"
+        return f"{c.chunk_id}@{hashlib.blake2b(c.indexed.encode(), digest_size=6).hexdigest()}"
 
     def _sync_vectors(self) -> None:
         """Embed only chunks the store lacks; drop vectors of chunks that are gone."""
@@ -210,7 +210,7 @@ class KnowledgeBase:
         store.delete([k for k in have if k not in want])
         new = [k for k in want if k not in have]
         if new:
-            store.upsert(new, enc.encode([f"{want[k].title} {want[k].text}" for k in new]))
+            store.upsert(new, enc.encode([want[k].indexed for k in new]))
         store.save()
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
@@ -242,7 +242,7 @@ class KnowledgeBase:
             order = sorted(scored, key=lambda i: (-scored[i], i))
             if (rer := self._rerank_model()) is not None:
                 order = order[:pool]
-                rs = rer.scores(query, [f"{self.chunks[i].title} {self.chunks[i].text}" for i in order])
+                rs = rer.scores(query, [self.chunks[i].indexed for i in order])
                 scored = dict(zip(order, rs))
                 order = sorted(order, key=lambda i: (-scored[i], i))
             hits = []
