@@ -132,14 +132,21 @@ def _read_html(data: str) -> str:
     return trafilatura.extract(data, include_comments=False, include_tables=True, favor_precision=True) or ""
 
 
+def input_files(path: Path) -> list[Path]:
+    """The files an input names, in reading order: itself, or a folder's files recursively, sorted, hidden
+    ones skipped. A missing path is returned as is (reading it reports the problem)."""
+    if path.is_dir():
+        return [p for p in sorted(q for q in path.rglob("*") if q.is_file()) if not p.name.startswith(".")]
+    return [path]
+
+
 def iter_documents(path: str | Path, root: str | Path | None = None) -> Iterator[Document | ReadProblem]:
     """Every record under `path` (a file or a folder, recursively, sorted)."""
     path = Path(path)
     root = Path(root) if root else (path if path.is_dir() else path.parent)
     if path.is_dir():
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
-            if not p.name.startswith("."):
-                yield from iter_documents(p, root)
+        for p in input_files(path):
+            yield from iter_documents(p, root)
         return
     if not path.exists():
         yield ReadProblem(path.as_posix(), None, "no such file or folder")

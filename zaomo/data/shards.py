@@ -21,7 +21,7 @@ from ..config.data import DataConfig
 from ..config.safety import SafetyConfig
 from ..utils.hashing import text_hash
 from ..utils.io import atomic_open, iter_jsonl
-from .readers import ReadProblem, iter_documents
+from .readers import ReadProblem, input_files, iter_documents
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,8 @@ class Shard:
 
 
 def _files(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    out: list[tuple[Path, Path]] = []
-    for inp in inputs:
-        if inp.is_dir():
-            out += [(p, inp) for p in sorted(q for q in inp.rglob("*") if q.is_file()) if not p.name.startswith(".")]
-        else:
-            out.append((inp, inp.parent))  # a missing input becomes a ReadProblem in its shard
-    return out
+    """(file, root it is named relative to) for every input file, in the readers' order."""
+    return [(p, inp if inp.is_dir() else inp.parent) for inp in inputs for p in input_files(inp)]
 
 
 def plan_shards(inputs: list[Path], cfg: DataConfig, safety: SafetyConfig) -> list[Shard]:
