@@ -154,3 +154,17 @@ def test_speed_against_a_real_server(tmp_path, tiny_model_dir, serve_app):
     assert m["output_tokens"] == 6 * 8  # the server's usage.completion_tokens, summed
     assert 0 < m["ttft_p50_s"] <= m["latency_p50_s"] <= m["latency_p95_s"]
     assert m["output_tokens_per_s"] > 0
+
+
+def test_misconfigured_tasks_fail_with_the_fix(tmp_path, tiny_model_dir):
+    ws = Workspace.init(tmp_path)
+    with pytest.raises(ValueError, match="eval.judge.url"):
+        run_eval(ws, target=str(tiny_model_dir), tasks=["judge"], progress=False)
+    with pytest.raises(ValueError, match="--target http"):
+        run_eval(ws, target=str(tiny_model_dir), tasks=["speed"], progress=False)
+    with pytest.raises(ValueError, match="available: perplexity"):
+        run_eval(ws, target=str(tiny_model_dir), tasks=["vibes"], progress=False)
+    ws = Workspace.open(tmp_path, overrides=["eval.contamination_files=[data/missing.jsonl]"])
+    write_jsonl(ws.root / "data/eval/qa_heldout.jsonl", [{"id": "q", "question": "你好", "answers": ["好"]}])
+    with pytest.raises(FileNotFoundError, match="eval.contamination_files"):
+        run_eval(ws, target=str(tiny_model_dir), tasks=["qa"], progress=False)

@@ -162,15 +162,21 @@ def eval_safety(tgt, items: list[dict], max_new_tokens: int) -> tuple[dict, list
     return m, rows
 
 
-def _contamination(ws: Workspace, rep: EvalReport, qa_items: dict[str, list[dict]]) -> dict | None:
-    """Clean vs contaminated scores for qa and choice against eval.contamination_files."""
+def _contamination_files(ws: Workspace) -> list[Path]:
+    """eval.contamination_files resolved before any work is done, so a wrong path fails at once."""
     files = []
     for f in ws.cfg.eval.contamination_files:
         p = ws.clean_dir / "train.jsonl" if f == "auto" else ws.path(f)
         if p.exists():
             files.append(p)
         elif f != "auto":
-            raise FileNotFoundError(f"eval.contamination_files: {p} does not exist")
+            raise FileNotFoundError(f"eval.contamination_files: {p} does not exist; fix the path or set "
+                                    "eval.contamination_files=[] to skip the contamination split")
+    return files
+
+
+def _contamination(rep: EvalReport, files: list[Path], qa_items: dict[str, list[dict]]) -> dict | None:
+    """Clean vs contaminated scores for qa and choice against the model's training files."""
     if not files or not any(qa_items.values()):
         return None
     from .contamination import contaminated_ids, split_scores
@@ -196,6 +202,7 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         raise ValueError(f"eval.tasks: unknown task(s) {sorted(unknown)}; available: {', '.join(TASKS)}")
     if "judge" in tasks and not cfg.judge.url:
         raise ValueError("eval task 'judge' needs eval.judge.url (an OpenAI-compatible endpoint of the judge model)")
+    train_files = _contamination_files(ws)
     tgt = _target(ws, target)
     if "speed" in tasks and tgt.kind != "endpoint":
         raise ValueError("eval task 'speed' measures an endpoint: pass --target http://host:port/v1")
@@ -258,7 +265,7 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         m, rows = eval_safety(tgt, sset, cfg.max_new_tokens)
         rep.metrics.update({f"safety.{k}": v for k, v in m.items()})
         rep.items["safety"] = rows
-    contamination = _contamination(ws, rep, qa_items={"qa": rep.items.get("qa", []), "choice": mc})
+    contamination = _contamination(rep, train_files, qa_items={"qa": rep.items.get("qa", []), "choice": mc})
     rep.card = {
         "target": tgt.path, "target_kind": tgt.kind,
         "model_hash": dir_hash(tgt.path) if tgt.kind == "local" and Path(tgt.path).is_dir() else None,
