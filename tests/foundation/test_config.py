@@ -27,7 +27,7 @@ def test_overrides_parse_as_yaml_and_nest():
     ("train:\n  lrr: 0.1\n", ["train.lrr", "unknown key", "did you mean 'train.lr'"]),
     ("trian:\n  lr: 0.1\n", ["trian", "unknown key", "did you mean 'train'"]),
     ("train:\n  max_steps: many\n", ["train.max_steps", "'many'", "integer"]),
-    ("train:\n  method: qlora\nproject:\n  device: cpu\n", ["train.method", "qlora", "CUDA"]),
+    ("train:\n  method: qlora\n", ["train.method", "qlora", "model.base", "train.init_from"]),
     ("model:\n  preset: huge\n", ["model.preset", "'huge'", "tiny"]),
     ("serve:\n  host: 0.0.0.0\n", ["serve.require_keys", "0.0.0.0"]),
     ("kb:\n  retriever: sparse\n", ["kb.retriever", "'sparse'", "bm25"]),

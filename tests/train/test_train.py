@@ -115,7 +115,7 @@ def test_sft_masks_everything_but_assistant_turns(pretrained):
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "问一"},
             {"role": "assistant", "content": "答一"}, {"role": "user", "content": "问二"},
             {"role": "assistant", "content": "答二"}]
-    ex = encode_chat(msgs, tok, 512)
+    ex = encode_chat(tok, msgs, 512)
     learned = tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE])
     assert learned == "答一<|im_end|>答二<|im_end|>"
 
@@ -135,11 +135,11 @@ def test_lora_merged_export_matches_adapter_logits(pretrained, tmp_path):
     assert diff < 1e-4  # tolerance: float32 re-association of W + BA
 
 
-def test_qlora_is_refused_on_cpu(pretrained):
+def test_qlora_without_a_pretrained_base_is_refused(pretrained):
     from zaomo.config import ConfigError
 
     root, _ = pretrained
-    with pytest.raises(ConfigError, match="CUDA"):
+    with pytest.raises(ConfigError, match="model.base nor train.init_from"):
         _ws(root, ["train.method=qlora"])
 
 

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
         from ..serve.engines import BuiltinEngine, Done, GenParams
 
         ws = open_workspace(workspace, config, set_)
-        engine = BuiltinEngine(ws.resolve_model(model or ws.cfg.serve.model), device=ws.cfg.project.device)
+        engine = BuiltinEngine(ws.resolve_model(model or ws.cfg.serve.model), device=ws.cfg.project.device,
+                               dtype=ws.cfg.model.dtype)
         kbase = None
         if kb:
             from ..kb import KnowledgeBase

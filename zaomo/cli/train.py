@@ -27,14 +27,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def train(
-        resume: Annotated[str | None, typer.Option(help="continue this run id exactly")] = None,
+        resume: Annotated[str | None, typer.Option(help="continue this run id exactly, with its own config")] = None,
+        resume_with_changes: Annotated[bool, typer.Option(
+            help="with --resume: continue with the current config even where it differs from the run's")] = False,
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Pretrain, SFT or DPO (train.stage) with full, LoRA, QLoRA or prefix tuning (train.method)."""
         from ..train import run_training
 
         ws = open_workspace(workspace, config, set_)
-        r = run_training(ws, resume=resume)
+        r = run_training(ws, resume=resume, resume_with_changes=resume_with_changes)
         console.print(f"run {r.run_id}: model saved to {r.model_dir}")
         for k, v in r.metrics.items():
             console.print(f"  {k}: {v}")

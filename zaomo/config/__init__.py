@@ -54,10 +54,12 @@ class ZaomoConfig(Section):
 
     @model_validator(mode="after")
     def _combinations(self) -> ZaomoConfig:
-        if self.train.method == "qlora" and self.project.device in ("cpu", "mps"):
-            raise ValueError(
-                f"train.method: 'qlora' needs a CUDA GPU (bitsandbytes 4-bit), but project.device is "
-                f"'{self.project.device}'; use train.method=lora on this device, or project.device=cuda")
+        if self.train.method == "qlora" and not (self.model.base or self.train.init_from):
+            raise ValueError("train.method: 'qlora' quantises a pretrained base, but neither model.base nor "
+                             "train.init_from is set; set one, or use train.method=lora / full from scratch")
+        if self.train.method == "qlora" and self.project.device == "mps":
+            raise ValueError("train.method: 'qlora' needs bitsandbytes 4-bit, which has no MPS backend; use "
+                             "train.method=lora on this device")
         if self.project.device == "cpu" and self.train.precision == "fp16":
             raise ValueError("train.precision: 'fp16' is not supported on project.device 'cpu'; use fp32 or bf16")
         if self.train.stage == "dpo" and self.train.method == "prefix":

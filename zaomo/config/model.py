@@ -24,3 +24,6 @@ class ModelConfig(Section):
     num_kv_heads: int | None = Field(None, ge=1, description="override the preset's key/value heads")
     intermediate_size: int | None = Field(None, ge=8, description="override the preset's MLP width")
     tie_embeddings: bool = Field(True, description="share input and output embeddings")
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="weights' precision when loading for eval, serving and as a frozen LoRA/prefix base "
+        "(auto: bf16 on a GPU that has it, fp32 on CPU); full training keeps fp32 master weights")

@@ -15,5 +15,7 @@ class TokenizerConfig(Section):
     vocab_size: int = Field(6400, ge=300, description="vocabulary size including special tokens")
     min_frequency: int = Field(2, ge=1, description="minimum pair frequency for a merge")
     output_dir: str = Field("tokenizer", description="where the trained tokenizer is saved")
-    chat_template: Literal["chatml"] = Field("chatml", description="chat template saved with the tokenizer")
+    chat_template: str | None = Field(
+        None, description="chat template: 'chatml', a .jinja file, or Jinja text; unset = the tokenizer's own "
+        "(a trained BPE gets ChatML; a base without one must set this)")
     max_train_chars: int = Field(200_000_000, ge=1, description="cap on characters read for training")

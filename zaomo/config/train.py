@@ -52,6 +52,9 @@ class TrainConfig(Section):
     eval_every: int = Field(50, ge=1, description="validate every N steps")
     save_every: int = Field(50, ge=1, description="checkpoint every N steps")
     keep_last: int = Field(2, ge=1, description="checkpoints kept besides the best")
+    keep: Literal["best", "last"] | None = Field(
+        None, description="weights saved at the end: the best validated or the last; unset = best when there is "
+        "a validation set")
     early_stopping_patience: int = Field(0, ge=0, description="stop after N evals without improvement; 0 = off")
     log_every: int = Field(10, ge=1, description="log metrics every N steps")
     tensorboard: bool = Field(True, description="also write TensorBoard events when the package is installed")

@@ -3,13 +3,14 @@ engine's simple path."""
 
 from __future__ import annotations
 
+from .chat import render
 from .load import eos_ids
 
 
 def generate_chat(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 64,
                   temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
                   seed: int | None = None, max_context: int | None = None) -> list[str]:
-    prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    prompts = [render(tokenizer, c, add_generation_prompt=True) for c in conversations]
     return generate_text(model, tokenizer, prompts, max_new_tokens, temperature, top_p, stop, seed, max_context)
 
 
@@ -29,7 +30,7 @@ def generate_text(model, tokenizer, prompts: list[str], max_new_tokens: int = 64
         out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                              max_new_tokens=max_new_tokens, do_sample=temperature > 0,
                              temperature=temperature if temperature > 0 else None,
-                             top_p=top_p if temperature > 0 else None, eos_token_id=eos_ids(tokenizer),
+                             top_p=top_p if temperature > 0 else None, eos_token_id=eos_ids(tokenizer, model),
                              pad_token_id=tokenizer.pad_token_id)
     texts = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
     if stop:

@@ -53,7 +53,7 @@ def make_engine(ws: Workspace):
         return VLLMEngine.from_config(ws)
     ref = cfg.model or ws.cfg.project.name
     return BuiltinEngine(ws.resolve_model(ref), device=ws.cfg.project.device, name=ref,
-                         max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms)
+                         dtype=ws.cfg.model.dtype, max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms)
 
 
 def _validate_messages(body: dict) -> list[dict]:

@@ -45,6 +45,8 @@ class Loaded:
     eos: set[int]
     context: int
     path: str
+    prefix: Any = None  # prefix tuning: fn(batch_size) -> a KV cache holding the learned virtual tokens
+    prefix_len: int = 0
 
 
 @dataclass(eq=False)
@@ -226,9 +228,12 @@ class Batcher:
         n = max(len(r.ids) for r in rows)
         pad = loaded.tok.pad_token_id if loaded.tok.pad_token_id is not None else 0
         ids = torch.tensor([[pad] * (n - len(r.ids)) + r.ids for r in rows], device=dev)
-        mask = torch.tensor([[0] * (n - len(r.ids)) + [1] * len(r.ids) for r in rows], device=dev)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        # a prefix-tuned model starts from a cache holding its virtual tokens: they are attended to (mask 1)
+        # and shift the positions of the real tokens, exactly as in training
+        P = loaded.prefix_len
+        mask = torch.tensor([[1] * P + [0] * (n - len(r.ids)) + [1] * len(r.ids) for r in rows], device=dev)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, P:]
+        cache = loaded.prefix(len(rows)) if loaded.prefix is not None else DynamicCache()
         out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                            use_cache=True)
         for r in rows:

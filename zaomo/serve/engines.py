@@ -24,8 +24,9 @@ class BuiltinEngine:
     """A transformers model in this process; concurrent requests share batched decode steps (`Batcher`)."""
 
     def __init__(self, model_dir: str | Path, device: str = "auto", name: str | None = None,
-                 max_batch_size: int = 8, batch_wait_ms: float = 5.0):
+                 max_batch_size: int = 8, batch_wait_ms: float = 5.0, dtype: str = "auto"):
         self._swap = threading.Lock()
+        self.dtype = dtype
         self.name = name or Path(model_dir).name
         self.batcher = Batcher(max_batch_size, batch_wait_ms / 1000)
         self.load(model_dir, device)
@@ -34,9 +35,20 @@ class BuiltinEngine:
         """Load a version and make it current; requests already submitted finish on the one they started with."""
         from ..model.load import eos_ids, load_model
 
-        model, tok = load_model(model_dir, device=device)
-        loaded = Loaded(model, tok, set(eos_ids(tok)), getattr(model.config, "max_position_embeddings", 2048),
-                        str(model_dir))
+        model, tok = load_model(model_dir, device=device, dtype=self.dtype)
+        prefix, prefix_len = None, 0
+        if getattr(model, "peft_config", None) and model.active_peft_config.is_prompt_learning:
+            peft_model, model = model, model.get_base_model()  # decode with the base; the prefix is its cache
+            prefix_len = peft_model.active_peft_config.num_virtual_tokens
+
+            def prefix(batch_size: int, m=peft_model):
+                import torch
+
+                with torch.no_grad():
+                    return m.get_prompt(batch_size)
+        loaded = Loaded(model, tok, set(eos_ids(tok, model)),
+                        getattr(model.config, "max_position_embeddings", 2048) - prefix_len, str(model_dir),
+                        prefix, prefix_len)
         with self._swap:
             self.current = loaded
 
@@ -55,8 +67,9 @@ class BuiltinEngine:
 
     @staticmethod
     def _chat_ids(tok, messages: list[dict]) -> list[int]:
-        ids = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        from ..model.chat import prompt_ids
+
+        return prompt_ids(tok, messages)
 
     def stream(self, messages: list[dict], p: GenParams) -> Iterator[str | Done]:
         loaded = self.current

@@ -1,5 +1,6 @@
 """Training data: pre-tokenised once into a memory-mapped token file (pretraining, packed), or into
-masked examples (SFT: loss on every assistant turn and nowhere else; DPO: chosen/rejected pairs).
+masked examples (SFT: loss on every assistant turn and nowhere else; DPO: chosen/rejected pairs), rendered with
+the tokenizer's own chat template (`zaomo.model.chat`).
 
 The token file is written in a streaming pass (bounded memory) and cached by the hash of its inputs
 and tokenizer, so a corpus larger than RAM works and a second run does not tokenise again.
@@ -15,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..data.formats import to_messages
+from ..model.chat import IGNORE, encode_chat
 from ..utils.hashing import file_hash
 from ..utils.io import InputError, iter_jsonl
 
-IGNORE = -100
+__all__ = ["IGNORE", "PackedDataset", "collate", "encode_chat", "load_dpo", "load_sft", "pretokenize"]
 
 
 def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 1024) -> np.memmap:
@@ -86,21 +88,6 @@ class PackedDataset:
         return {"input_ids": ids, "labels": ids.copy()}
 
 
-def encode_chat(messages: list[dict], tokenizer, seq_len: int) -> dict:
-    """ChatML tokens with labels only on assistant contents and their <|im_end|>."""
-    ids: list[int] = []
-    labels: list[int] = []
-    for m in messages:
-        head = tokenizer(f"<|im_start|>{m['role']}\n", add_special_tokens=False)["input_ids"]
-        body = tokenizer(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
-        nl = tokenizer("\n", add_special_tokens=False)["input_ids"]
-        ids += head + body + nl
-        learn = m["role"] == "assistant"
-        labels += [IGNORE] * len(head) + (body if learn else [IGNORE] * len(body)) + [IGNORE] * len(nl)
-    return {"input_ids": np.asarray(ids[:seq_len], dtype=np.int64),
-            "labels": np.asarray(labels[:seq_len], dtype=np.int64)}
-
-
 def load_sft(path: Path, tokenizer, seq_len: int) -> list[dict]:
     out = []
     for n, rec in enumerate(iter_jsonl(path), 1):
@@ -108,7 +95,7 @@ def load_sft(path: Path, tokenizer, seq_len: int) -> list[dict]:
             msgs = to_messages(rec)["messages"]
         except ValueError as e:
             raise InputError(path, n, str(e), "SFT data is {\"messages\": [...]} (or Alpaca/ShareGPT)") from None
-        ex = encode_chat(msgs, tokenizer, seq_len)
+        ex = encode_chat(tokenizer, msgs, seq_len)
         if (ex["labels"] != IGNORE).any():
             out.append(ex)
     if not out:
@@ -124,7 +111,8 @@ def load_dpo(path: Path, tokenizer, seq_len: int) -> list[dict]:
         prompt = rec["prompt"] if isinstance(rec["prompt"], list) else [{"role": "user", "content": rec["prompt"]}]
         pair = {}
         for side in ("chosen", "rejected"):
-            ex = encode_chat(prompt + [{"role": "assistant", "content": rec[side]}], tokenizer, seq_len)
+            ex = encode_chat(tokenizer, prompt + [{"role": "assistant", "content": rec[side]}], seq_len,
+                             last_only=True)
             pair[f"{side}_input_ids"], pair[f"{side}_labels"] = ex["input_ids"], ex["labels"]
         out.append(pair)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -27,9 +28,10 @@ from ..utils.io import atomic_write_text
 from ..utils.log import add_file_log, get_logger
 from ..workspace import Workspace
 from . import data as tdata
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import _sharded, latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .metrics_log import MetricsLog
-from .objectives import causal_lm_loss, dpo_loss, sequence_logps
+from .model_init import export_dtype, init_model, merge_adapter, wrap_method
+from .objectives import causal_lm_loss, dpo_loss, labelled_tokens, sequence_logps
 from .schedule import lr_factor
 
 
@@ -47,69 +49,6 @@ def _precision(ws: Workspace, device: str) -> str:
     if p == "auto":
         return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "no"
     return {"fp32": "no"}.get(p, p)
-
-
-def _init_model(ws: Workspace, device: str):
-    """The model to train and its tokenizer: a preset from scratch, or `init_from` / `model.base`."""
-    from transformers import AutoTokenizer
-
-    cfg = ws.cfg
-    src = cfg.train.init_from or cfg.model.base
-    if cfg.train.method == "qlora":
-        if device != "cuda":
-            raise RuntimeError("train.method=qlora needs a CUDA GPU (bitsandbytes 4-bit); use train.method=lora")
-        from ..utils.env import optional_import
-
-        optional_import("bitsandbytes", "gpu", "QLoRA")
-    if src:
-        path = str(ws.resolve_model(src)) if not Path(src).is_absolute() and (
-            ws.path(src).is_dir() or ":" in src or (ws.models_dir / src).is_dir()
-            or ws.registry.get_model(src) is not None) else src
-        from transformers import AutoModelForCausalLM
-
-        kwargs: dict[str, Any] = {}
-        if cfg.train.method == "qlora":
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16)
-        if (Path(path) / "adapter_config.json").exists():
-            from ..model.load import load_model
-
-            model, tok = load_model(path, device="cpu")
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kwargs)
-            tok = AutoTokenizer.from_pretrained(path)
-        return model, tok, path
-    if not ws.tokenizer_dir.exists():
-        raise FileNotFoundError(f"no tokenizer at {ws.tokenizer_dir}: run `zaomo tokenizer train` first")
-    from ..model.build import build_model
-
-    tok = AutoTokenizer.from_pretrained(ws.tokenizer_dir)
-    return build_model(cfg.model, tok, seed=cfg.project.seed), tok, None
-
-
-def _wrap_method(ws: Workspace, model):
-    t = ws.cfg.train
-    if t.method == "full":
-        return model
-    from peft import LoraConfig, PrefixTuningConfig, TaskType, get_peft_model
-
-    if t.method == "qlora":
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=t.grad_checkpointing)
-    if t.method in ("lora", "qlora"):
-        present = {n.split(".")[-1] for n, _ in model.named_modules()}
-        targets = [m for m in t.lora.target_modules if m in present]
-        if not targets:
-            raise ValueError(f"train.lora.target_modules: none of {t.lora.target_modules} exist in this model")
-        pc = LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, target_modules=targets,
-                        task_type=TaskType.CAUSAL_LM)
-    else:
-        pc = PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=t.prefix.num_virtual_tokens)
-    return get_peft_model(model, pc)
 
 
 def _files(ws: Workspace) -> tuple[Path, Path | None]:
@@ -209,13 +148,51 @@ def _plot(metrics_path: Path, out: Path, title: str) -> None:
     plt.close(fig)
 
 
+def resumed_config(ws: Workspace, run_id: str, allow_changes: bool) -> Workspace:
+    """The workspace to resume `run_id` with: the run's own saved config. A current config that differs is
+    refused (naming the keys) unless `allow_changes`, in which case the current one is used."""
+    import yaml
+
+    from ..config import validate
+
+    path = ws.run_dir(run_id) / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"run {run_id} has no saved config at {path}: it cannot be resumed")
+    saved = validate(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    diff = _diff(saved.model_dump(mode="json"), ws.cfg.model_dump(mode="json"))
+    if not diff:
+        return dataclasses.replace(ws, cfg=saved)
+    shown = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in diff[:8]) + (f" (+{len(diff) - 8} more)"
+                                                                      if len(diff) > 8 else "")
+    if not allow_changes:
+        from ..config import ConfigError
+
+        raise ConfigError(f"run {run_id} was started with a different config ({shown}). Resume it as it was "
+                          f"(drop those changes), or pass --resume-with-changes to continue with the new values")
+    get_logger("zaomo.train").warning(f"resuming {run_id} with changed config: {shown}")
+    return ws
+
+
+def _diff(a: Any, b: Any, key: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{key}.{k}" if key else k)
+        return out
+    return [] if a == b else [(key, a, b)]
+
+
 def run_training(ws: Workspace, progress: bool = True, resume: str | None = None,
-                 stop_after: int | None = None, register_as: str | None = None) -> TrainResult:
-    """Train per `ws.cfg.train`; `resume` a run id continues it exactly; `stop_after` (tests) stops early
-    as if the process were killed after that step's checkpoint; `register_as` records the result as a new
-    version of that model name (the files still go to models/<train.output_name>)."""
+                 stop_after: int | None = None, register_as: str | None = None,
+                 resume_with_changes: bool = False) -> TrainResult:
+    """Train per `ws.cfg.train`; `resume` a run id continues it exactly, with the run's own config (a changed
+    config is refused unless `resume_with_changes`); `stop_after` (tests) stops early as if the process were
+    killed after that step's checkpoint; `register_as` records the result as a new version of that model name
+    (the files still go to models/<train.output_name>)."""
     from accelerate import Accelerator
 
+    if resume:
+        ws = resumed_config(ws, resume, resume_with_changes)
     cfg, t = ws.cfg, ws.cfg.train
     device_kind = cfg.project.device
     if device_kind == "auto":
@@ -224,7 +201,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         device_kind = pick_device()
     _fresh_accelerator_state(_precision(ws, device_kind))
     acc = Accelerator(cpu=device_kind == "cpu", mixed_precision=_precision(ws, device_kind),
-                      gradient_accumulation_steps=1)
+                      gradient_accumulation_steps=t.grad_accum)
     ids = [resume or ws.new_run_id(f"train-{t.stage}")]
     if acc.num_processes > 1:  # every rank must write into the same run
         from accelerate.utils import broadcast_object_list
@@ -236,40 +213,43 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
     fh = add_file_log(run_dir / "train.log", "zaomo.train")
     stack = contextlib.ExitStack()  # closes what the run opened (TensorBoard writer) however it ends
     try:
-        seed_everything(cfg.project.seed)
-        model, tok, base_path = _init_model(ws, device_kind)
+        seed_everything(cfg.project.seed)  # the same initial weights on every rank
+        model, tok, base_path, new_tokens = init_model(ws, device_kind)
         if t.grad_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
-            model.gradient_checkpointing_enable()
-        model = _wrap_method(ws, model)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = wrap_method(ws, model, new_tokens)
         train_f, val_f = _files(ws)
         train_ds, val_ds = _datasets(ws, tok, train_f, val_f)
         if t.compile:
             model = torch.compile(model)
         opt = torch.optim.AdamW(_params_groups(model, t.weight_decay), lr=t.lr, betas=tuple(t.betas),
-                                fused=device_kind in ("cuda", "cpu"))
+                                fused=device_kind in ("cuda", "cpu") and t.method != "qlora")
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: lr_factor(s, t.max_steps, t.warmup_steps, t.schedule, t.min_lr_ratio))
+        _configure_deepspeed(acc, t)
         model, opt = acc.prepare(model, opt)
+        raw = acc.unwrap_model(model, keep_torch_compile=False)  # canonical parameter names (no _orig_mod.)
         device = acc.device
         world, rank = acc.num_processes, acc.process_index
+        seed_everything(cfg.project.seed + rank)  # dropout etc. differ per rank; the data order is global
 
         ref_fn = None
         if t.stage == "dpo":
-            ref_fn = _make_reference(acc.unwrap_model(model), train_ds, val_ds, tok, device, t)
+            ref_fn = _make_reference(raw, train_ds, val_ds, tok, device, t)
 
         ckpt_root = run_dir / "checkpoints"
-        start, best, metrics_path = 0, float("inf"), run_dir / "metrics.jsonl"
+        metrics_path = run_dir / "metrics.jsonl"
+        st: dict[str, Any] = {"step": 0, "best": float("inf"), "best_step": None, "patience": 0, "tokens_seen": 0}
         last = latest_checkpoint(ckpt_root) if resume else None
         if resume and last is None:
             raise FileNotFoundError(f"run {resume} has no checkpoint to resume from in {ckpt_root}")
         if last is not None:
-            st = load_checkpoint(last, acc.unwrap_model(model), opt, sched)
-            start, best = st["step"], st.get("best", best)
+            st.update(load_checkpoint(last, acc, model, raw, opt, sched))
             kept = [line for line in metrics_path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)["step"] <= start] if metrics_path.exists() else []
+                    if line.strip() and json.loads(line)["step"] <= st["step"]] if metrics_path.exists() else []
             if main:
                 atomic_write_text(metrics_path, "".join(k + "\n" for k in kept))
-            log.info(f"resumed {run_id} from step {start}")
+            log.info(f"resumed {run_id} from step {st['step']}")
         elif main:
             atomic_write_text(run_dir / "config.yaml", _yaml(cfg.model_dump(mode="json")))
             metrics_path.write_text("", encoding="utf-8")
@@ -279,85 +259,117 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
 
         mlog = MetricsLog(metrics_path, run_dir / "tensorboard" if t.tensorboard else None, enabled=rank == 0)
         stack.callback(mlog.close)
+        val_ref = ref_fn and (lambda b, s: ref_fn(b, s, None, val=True))
         if last is None:  # the starting point, so every curve shows where it came from
-            v0 = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device,
-                           ref_fn and (lambda b, s: ref_fn(b, s, None, val=True)), t.dpo.beta)
+            v0 = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, val_ref, t.dpo.beta)
             if not math.isnan(v0):
                 mlog.write({"step": 0, "val_loss": v0})
         model.train()
         n = len(train_ds)
         per_rank = t.batch_size
-        tokens_seen, t0 = 0, time.perf_counter()
+        t0, tokens_at_t0 = time.perf_counter(), st["tokens_seen"]
         losses_window: list[float] = []
-        patience = 0
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         cols = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                 TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[tps]:.0f} tok/s"),
                 TimeRemainingColumn()]
+        done = st["step"]
         with Progress(*cols, disable=not progress or rank != 0, transient=True) as bar:
-            task = bar.add_task(f"{t.stage}/{t.method}", total=t.max_steps, completed=start, loss=0.0, tps=0.0)
-            for step in range(start, t.max_steps):
-                opt.zero_grad(set_to_none=True)
-                step_loss = 0.0
+            task = bar.add_task(f"{t.stage}/{t.method}", total=t.max_steps, completed=st["step"], loss=0.0,
+                                tps=0.0)
+            for step in range(st["step"], t.max_steps):
+                batches, idxs = [], []
                 for micro in range(t.grad_accum):
                     g = step * t.grad_accum + micro
-                    idx = _global_indices(g, per_rank * world, n, cfg.project.seed)[rank * per_rank:(rank + 1) * per_rank]
-                    b = {k: v.to(device) for k, v in tdata.collate([train_ds[i] for i in idx],
-                                                                   tok.pad_token_id).items()}
-                    with acc.autocast():
+                    idx = _global_indices(g, per_rank * world, n, cfg.project.seed)[rank * per_rank:
+                                                                                   (rank + 1) * per_rank]
+                    batches.append(tdata.collate([train_ds[i] for i in idx], tok.pad_token_id))
+                    idxs.append(idx)
+                # the loss is a sum over the window's labelled tokens (pairs for DPO) divided by their count
+                # over all micro-batches and ranks: every token weighs the same, whatever batch it sits in
+                units = sum(len(b["chosen_input_ids"]) if t.stage == "dpo" else labelled_tokens(b) for b in batches)
+                counts = torch.tensor([float(units), float(sum(int(b.get("attention_mask", b.get(
+                    "chosen_attention_mask")).sum()) for b in batches))], device=device)
+                if world > 1:
+                    counts = acc.reduce(counts, "sum")
+                total_units, step_tokens = max(1.0, float(counts[0])), int(counts[1])
+                # accelerate divides by grad_accum (DeepSpeed by its own gas), DDP averages over ranks
+                scale = world * t.grad_accum / total_units
+                step_loss = torch.zeros((), device=device)
+                for b, idx in zip(batches, idxs):
+                    b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+                    with acc.accumulate(model), acc.autocast():
                         if t.stage == "dpo":
                             pc, pr = sequence_logps(model, b, "chosen"), sequence_logps(model, b, "rejected")
                             rc, rr = ref_fn(b, None, idx)
-                            loss, _extra = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
+                            loss_mean, _extra = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
+                            loss_sum = loss_mean * len(idx)
                         else:
-                            loss, _ntok = causal_lm_loss(model, b)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"loss is {float(loss)} at step {step}: lower train.lr or check the data "
-                            f"(the last good checkpoint is in {ckpt_root})")
-                    acc.backward(loss / t.grad_accum)
-                    step_loss += float(loss.detach()) / t.grad_accum
-                    tokens_seen += int(b.get("attention_mask", b.get("chosen_attention_mask")).sum()) * world \
-                        if "attention_mask" in b or "chosen_attention_mask" in b else 0
+                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum")
+                        acc.backward(loss_sum * scale)
+                    step_loss += loss_sum.detach().float()
+                if world > 1:
+                    step_loss = acc.reduce(step_loss, "sum")
+                step_loss_f = float(step_loss) / total_units
+                if not math.isfinite(step_loss_f):
+                    raise FloatingPointError(
+                        f"loss is {step_loss_f} at step {step}: lower train.lr or check the data "
+                        f"(the last good checkpoint is in {ckpt_root})")
                 if t.grad_clip > 0:
                     acc.clip_grad_norm_(model.parameters(), t.grad_clip)
                 opt.step()
                 sched.step()
+                opt.zero_grad(set_to_none=True)
                 done = step + 1
-                losses_window.append(step_loss)
-                tps = tokens_seen / max(1e-9, time.perf_counter() - t0)
-                bar.update(task, completed=done, loss=step_loss, tps=tps)
-                row: dict[str, Any] = {"step": done, "loss": step_loss, "lr": sched.get_last_lr()[0],
-                                       "tokens_per_s": round(tps, 1)}
+                st["tokens_seen"] += step_tokens
+                losses_window.append(step_loss_f)
+                tps = (st["tokens_seen"] - tokens_at_t0) / max(1e-9, time.perf_counter() - t0)
+                bar.update(task, completed=done, loss=step_loss_f, tps=tps)
+                row: dict[str, Any] = {"step": done, "loss": step_loss_f, "lr": sched.get_last_lr()[0],
+                                       "tokens_per_s": round(tps, 1), "tokens_seen": st["tokens_seen"]}
                 is_best = False
                 if done % t.eval_every == 0 or done == t.max_steps:
-                    vl = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, ref_fn and
-                                   (lambda b, s: ref_fn(b, s, None, val=True)), t.dpo.beta)
+                    vl = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, val_ref, t.dpo.beta)
                     row["val_loss"] = vl
-                    if not math.isnan(vl) and vl < best - 1e-6:
-                        best, is_best, patience = vl, True, 0
+                    if not math.isnan(vl) and vl < st["best"] - 1e-6:
+                        st.update(best=vl, best_step=done, patience=0)
+                        is_best = True
                     else:
-                        patience += 1
+                        st["patience"] += 1
                 if done % t.log_every == 0 or "val_loss" in row or done == t.max_steps:
                     mlog.write(row)
-                if rank == 0 and (done % t.save_every == 0 or done == t.max_steps or is_best):
-                    save_checkpoint(ckpt_root, done, acc.unwrap_model(model), opt, sched, {"best": best},
-                                    t.keep_last, is_best)
+                stopping = bool(t.early_stopping_patience and st["patience"] >= t.early_stopping_patience)
+                if done % t.save_every == 0 or done == t.max_steps or is_best or stopping:
+                    save_checkpoint(ckpt_root, done, acc, model, raw, opt, sched,
+                                    {k: v for k, v in st.items() if k != "step"}, t.keep_last, is_best)
                 if stop_after is not None and done >= stop_after:
                     return TrainResult(run_id, run_dir, {"stopped_at": done})
-                if t.early_stopping_patience and patience >= t.early_stopping_patience:
-                    log.info(f"early stop at step {done}: no improvement in {patience} evaluations")
+                if stopping:
+                    log.info(f"early stop at step {done}: no improvement in {st['patience']} evaluations")
                     break
+        keep = _keep(t, val_ds)
+        last_step = done
+        if keep == "best" and st["best_step"] and st["best_step"] != last_step:
+            load_weights(ckpt_root / "best", acc, model, raw)
+            log.info(f"keeping the best validated weights (step {st['best_step']}, val loss {st['best']:.4f})")
+        kept_step = st["best_step"] if keep == "best" and st["best_step"] else last_step
+        state_dict = acc.get_state_dict(model) if _sharded(acc) else None  # collective: every rank gathers
         acc.wait_for_everyone()
         if not main:
             return TrainResult(run_id, ws.models_dir / (t.output_name or f"{cfg.project.name}-{t.stage}"))
         final_val = _last_val(metrics_path)
-        result = _save_outputs(ws, acc.unwrap_model(model), tok, run_id, base_path, train_f, register_as)
+        result = _save_outputs(ws, raw, tok, run_id, base_path, train_f, register_as, state_dict,
+                               {"kept": keep, "kept_step": kept_step,
+                                "val_loss": st["best"] if keep == "best" and st["best_step"] else final_val},
+                               device_kind)
         _plot(metrics_path, run_dir / "plots" / "loss.png", f"{t.stage} / {t.method}")
+        elapsed = max(1e-9, time.perf_counter() - t0)
         result.metrics = {"final_train_loss": float(np.mean(losses_window[-10:])) if losses_window else None,
-                          "val_loss": final_val, "best_val_loss": best if best < float("inf") else None,
-                          "steps": t.max_steps, "world_size": world, "tokens_per_s": round(tokens_seen / max(1e-9, time.perf_counter() - t0), 1)}
+                          "val_loss": final_val, "best_val_loss": st["best"] if st["best_step"] else None,
+                          "kept": keep, "kept_step": kept_step, "steps": last_step, "world_size": world,
+                          "tokens_seen": st["tokens_seen"],
+                          "tokens_per_s": round((st["tokens_seen"] - tokens_at_t0) / elapsed, 1)}
         ws.registry.finish_run(run_id, summary=result.metrics)
         return result
     except BaseException:
@@ -368,6 +380,27 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         stack.close()
         get_logger("zaomo.train").removeHandler(fh)
         fh.close()
+
+
+def _keep(t, val_ds) -> str:
+    """train.keep, where unset: the best validated weights when there is a validation set, else the last."""
+    if t.keep:
+        return t.keep
+    return "best" if val_ds is not None and len(val_ds) > 0 else "last"
+
+
+def _configure_deepspeed(acc, t) -> None:
+    """DeepSpeed cannot infer 'auto' batch sizes without a prepared dataloader (we index the data ourselves):
+    fill them from train.batch_size / grad_accum / grad_clip so `prepare` starts."""
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    ds["train_micro_batch_size_per_gpu"] = t.batch_size
+    ds["gradient_accumulation_steps"] = t.grad_accum
+    ds["train_batch_size"] = t.batch_size * t.grad_accum * acc.num_processes
+    if ds.get("gradient_clipping") == "auto":
+        ds["gradient_clipping"] = t.grad_clip
 
 
 def _fresh_accelerator_state(precision: str) -> None:
@@ -437,28 +470,30 @@ def _make_reference(model, train_ds, val_ds, tok, device, t):
 
 
 def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None, train_f: Path,
-                  register_as: str | None = None) -> TrainResult:
+                  register_as: str | None, state_dict: dict | None, kept: dict, device: str) -> TrainResult:
+    """The run's model as a standard HF dir (a LoRA/QLoRA adapter also merged into a fresh 16/32-bit base; a
+    prefix adapter kept as it is), registered as a new version. `state_dict` is the gathered full state
+    under FSDP/DeepSpeed (a rank's own `state_dict()` holds only its shards there)."""
     t = ws.cfg.train
     name = t.output_name or f"{ws.cfg.project.name}-{t.stage}"
     out = ws.models_dir / name
     adapter_dir = None
     if t.method in ("lora", "qlora", "prefix"):
         adapter_dir = ws.models_dir / f"{name}-adapter"
-        model.save_pretrained(adapter_dir)
+        model.save_pretrained(adapter_dir, state_dict=state_dict)
         tok.save_pretrained(adapter_dir)
         if t.method == "prefix":
             out = adapter_dir
-        else:
-            merged = copy.deepcopy(model).merge_and_unload()
-            save_model(merged, tok, out)
+        elif base_path:
+            save_model(merge_adapter(adapter_dir, base_path, export_dtype(ws, device)), tok, out)
+        else:  # LoRA on a model built from scratch in this run: no base on disk to reload
+            save_model(copy.deepcopy(model).merge_and_unload(), tok, out)
     else:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        save_model(model, tok, out)
-    mv = ws.registry.register_model(register_as or name, str(out.relative_to(ws.root)) if out.is_relative_to(ws.root) else str(out),
-                                    run_id=run_id, base=base_path, tokenizer=str(ws.tokenizer_dir),
-                                    data={str(train_f): file_hash(train_f)},
-                                    parent_id=_parent_id(ws, base_path))
+        save_model(model, tok, out, state_dict=state_dict)
+    rel = str(out.relative_to(ws.root)) if out.is_relative_to(ws.root) else str(out)
+    mv = ws.registry.register_model(register_as or name, rel, run_id=run_id, base=base_path,
+                                    tokenizer=str(ws.tokenizer_dir), data={str(train_f): file_hash(train_f)},
+                                    eval=kept, parent_id=_parent_id(ws, base_path))
     res = TrainResult(run_id, out, adapter_dir=adapter_dir)
     res.metrics["model_version"] = mv.version
     res.version_id = mv.id

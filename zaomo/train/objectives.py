@@ -18,15 +18,23 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (picked * mask).sum(-1)
 
 
-def causal_lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over labelled tokens; returns (loss, number of labelled tokens)."""
+def labelled_tokens(batch: dict) -> int:
+    """Tokens that carry loss in a causal-LM batch (labels are shifted by one inside the loss)."""
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
+
+
+def causal_lm_loss(model, batch: dict, reduction: str = "mean") -> tuple[torch.Tensor, int]:
+    """Cross-entropy over labelled tokens, mean or sum; returns (loss, number of labelled tokens). The sum lets
+    the loop divide by the labelled tokens of a whole accumulation window (as the HF Trainer does with
+    `num_items_in_batch`), so a micro-batch with 3 labelled tokens weighs 1/100 of one with 300."""
     mask = batch.get("attention_mask")
     if mask is not None and bool(mask.all()):
         mask = None  # no padding (packed blocks): lets attention take the plain causal fast path
     out = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False)  # no KV cache in training
     logits, labels = out.logits[:, :-1, :], batch["labels"][:, 1:]
     n = int((labels != IGNORE).sum())
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE,
+                           reduction=reduction)
     return loss, n
 
 
