@@ -99,7 +99,9 @@ def load_sft(path: Path, tokenizer, seq_len: int) -> list[dict]:
         if (ex["labels"] != IGNORE).any():
             out.append(ex)
     if not out:
-        raise InputError(path, None, "no usable SFT examples (each needs an assistant turn within model.seq_len)")
+        raise InputError(path, None, f"no usable SFT examples (each needs an assistant turn within "
+                                     f"model.seq_len={seq_len} tokens of the rendered chat template)",
+                         "raise model.seq_len or shorten the conversations")
     return out
 
 

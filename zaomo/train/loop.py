@@ -245,6 +245,11 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             raise FileNotFoundError(f"run {resume} has no checkpoint to resume from in {ckpt_root}")
         if last is not None:
             st.update(load_checkpoint(last, acc, model, raw, opt, sched))
+            if resume_with_changes:  # the scheduler's state carries the old peak LR: the new config's wins
+                sched.base_lrs = [t.lr for _ in opt.param_groups]
+                for g in opt.param_groups:
+                    g["initial_lr"] = t.lr
+                    g["lr"] = t.lr * lr_factor(st["step"], t.max_steps, t.warmup_steps, t.schedule, t.min_lr_ratio)
             kept = [line for line in metrics_path.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= st["step"]] if metrics_path.exists() else []
             if main:
