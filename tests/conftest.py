@@ -67,6 +67,50 @@ class Server:
         self.thread.join(timeout=10)
 
 
+class ZaomoServe:
+    """`zaomo serve` as a user runs it: the CLI in its own process on a free loopback port."""
+
+    def __init__(self, workspace: Path, model: Path | str, *sets: str):
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        exe = Path(sys.executable).parent / "zaomo"
+        args = [str(exe), "serve", "-w", str(workspace), "--port", str(self.port), "--model", str(model)]
+        for s in ("project.device=cpu", *sets):
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ZaomoServe:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"zaomo serve exited: {self.proc.stdout.read()[-3000:]}")
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("zaomo serve did not start in 120 s")
+            time.sleep(0.5)
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
 @pytest.fixture
 def serve_app():
     return Server

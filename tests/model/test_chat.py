@@ -4,13 +4,9 @@ its own template and stops at its own end token (the official openai client chec
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +17,7 @@ from zaomo.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bases import FAMILIES, make_base, make_tokenizer  # noqa: E402
+from conftest import ZaomoServe  # noqa: E402
 
 CONVO = [{"role": "system", "content": "你是助手。"}, {"role": "user", "content": "问一"},
          {"role": "assistant", "content": "答一"}, {"role": "user", "content": "问二"},
@@ -127,14 +124,6 @@ def _sets(ws: Workspace) -> list[str]:
     return [a for s in ws.sets for a in ("--set", s)]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_sft_then_serve_answers_in_its_template_and_stops_at_its_end_token(tmp_path, family):
     import openai
@@ -149,31 +138,55 @@ def test_sft_then_serve_answers_in_its_template_and_stops_at_its_end_token(tmp_p
     end = make_tokenizer(family).convert_tokens_to_ids(FAMILIES[family][5])
     assert end in json.loads((out / "generation_config.json").read_text())["eos_token_id"]
 
-    port = _free_port()
-    exe = Path(sys.executable).parent / "zaomo"
-    proc = subprocess.Popen([str(exe), "serve", "-w", str(ws.root), "--port", str(port), "--model", str(out),
-                             "--set", "project.device=cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "zaomo serve did not start"
-            time.sleep(0.5)
-        client = openai.OpenAI(base_url=url + "/v1", api_key="unused")
+    with ZaomoServe(ws.root, out) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused")
         model_id = client.models.list().data[0].id
         for q in ("你好", "Hello"):
             resp = client.chat.completions.create(model=model_id, messages=[{"role": "user", "content": q}],
                                                   max_tokens=20, temperature=0)
             assert resp.choices[0].message.content.strip() == "好的"
             assert resp.choices[0].finish_reason == "stop"  # stopped at its end token, not the length cap
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+
+
+def test_a_prefix_tuned_model_answers_through_zaomo_serve_and_eval_as_its_forward_says(tmp_path):
+    """Prefix tuning cannot be merged: the adapter is served as it is, its virtual tokens a KV cache the batched
+    engine starts from. The served greedy answer, and eval's batched `generate_chat`, equal a plain greedy
+    decode through the PeftModel's own forward (which injects the prefix at every step)."""
+    import openai
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from zaomo.model.generate import generate_chat
+
+    base = make_base(tmp_path, "llama3")
+    ws = _workspace(tmp_path / "ws", base, ["train.max_steps=10", "train.method=prefix", "train.lr=1e-2",
+                                            "train.prefix.num_virtual_tokens=4", "train.output_name=pfx",
+                                            "model.seq_len=160"])
+    r = CliRunner().invoke(app, ["train", "-w", str(ws.root)] + _sets(ws))
+    assert r.exit_code == 0, r.output
+    out = ws.root / "models" / "pfx-adapter"
+    tok = AutoTokenizer.from_pretrained(out)
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(out)).eval()
+    msgs = [{"role": "user", "content": "你好"}]
+    ids = tok(render(tok, msgs, True), add_special_tokens=False)["input_ids"]
+
+    def greedy(m, n: int = 8) -> str:
+        x = list(ids)
+        with torch.no_grad():
+            for _ in range(n):
+                nxt = int(m(input_ids=torch.tensor([x])).logits[0, -1].argmax())
+                if nxt in stop_ids(tok):
+                    break
+                x.append(nxt)
+        return tok.decode(x[len(ids):], skip_special_tokens=True).strip()
+
+    want = greedy(peft_model)
+    assert want != greedy(AutoModelForCausalLM.from_pretrained(base).eval())  # the prefix changes the answer
+    assert generate_chat(peft_model, tok, [msgs, [{"role": "user", "content": "Hello there, how are you"}]],
+                         max_new_tokens=8)[0] == want  # batched, left-padded
+    with ZaomoServe(ws.root, out) as srv:
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused")
+        resp = client.chat.completions.create(model=client.models.list().data[0].id, messages=msgs, max_tokens=8,
+                                              temperature=0)
+    assert resp.choices[0].message.content == want

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .chat import render
 from .load import eos_ids
+from .prefix import split_prefix
 
 
 def generate_chat(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 64,
@@ -26,11 +27,18 @@ def generate_text(model, tokenizer, prompts: list[str], max_new_tokens: int = 64
     ids, mask = enc["input_ids"][:, -keep:], enc["attention_mask"][:, -keep:]
     if seed is not None:
         torch.manual_seed(seed)
+    extra = {}
+    eos = eos_ids(tokenizer, model)
+    model, prefix, P = split_prefix(model)
+    if prefix is not None:  # P placeholder ids stand for the cached prefix; generate skips what is cached
+        ids = torch.cat([ids.new_full((len(ids), P), tokenizer.pad_token_id), ids], 1)
+        mask = torch.cat([mask.new_ones((len(mask), P)), mask], 1)
+        extra["past_key_values"] = prefix(len(ids))
     with torch.no_grad():
-        out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+        out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), **extra,
                              max_new_tokens=max_new_tokens, do_sample=temperature > 0,
                              temperature=temperature if temperature > 0 else None,
-                             top_p=top_p if temperature > 0 else None, eos_token_id=eos_ids(tokenizer, model),
+                             top_p=top_p if temperature > 0 else None, eos_token_id=eos,
                              pad_token_id=tokenizer.pad_token_id)
     texts = tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
     if stop:

@@ -303,19 +303,29 @@ class Batcher:
 
     @staticmethod
     def _emit(r: Request, nxt: int) -> str | None:
-        """Push the text `nxt` completes; the finish reason when the row ends here."""
+        """Push the text `nxt` completes; the finish reason when the row ends here. Text ending in an incomplete
+        UTF-8 sequence waits for more bytes, and is flushed as it is when the row ends (as vLLM does)."""
+        tok = r.loaded.tok
         if nxt in r.loaded.eos:
+            Batcher._flush(r, tok.decode(r.out_ids, skip_special_tokens=True))
             return "stop"
         r.out_ids.append(nxt)
-        text = r.loaded.tok.decode(r.out_ids, skip_special_tokens=True)
-        if "\ufffd" not in text[len(r.emitted):]:  # else an incomplete UTF-8 sequence: wait for more bytes
+        text = tok.decode(r.out_ids, skip_special_tokens=True)
+        if "\ufffd" not in text[len(r.emitted):]:
             cut = stop_at(text, r.params.stop)
             if cut is not None:
                 if cut > len(r.emitted):
                     r.put(text[len(r.emitted):cut])
                 r.emitted = text[:cut]
                 return "stop"
-            if len(text) > len(r.emitted):
-                r.put(text[len(r.emitted):])
-                r.emitted = text
-        return "length" if len(r.out_ids) >= r.budget else None
+            Batcher._flush(r, text)
+        if len(r.out_ids) >= r.budget:
+            Batcher._flush(r, text)
+            return "length"
+        return None
+
+    @staticmethod
+    def _flush(r: Request, text: str) -> None:
+        if len(text) > len(r.emitted) and text.startswith(r.emitted):
+            r.put(text[len(r.emitted):])
+            r.emitted = text

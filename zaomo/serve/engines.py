@@ -34,19 +34,12 @@ class BuiltinEngine:
     def load(self, model_dir: str | Path, device: str = "auto") -> None:
         """Load a version and make it current; requests already submitted finish on the one they started with."""
         from ..model.load import eos_ids, load_model
+        from ..model.prefix import split_prefix
 
         model, tok = load_model(model_dir, device=device, dtype=self.dtype)
-        prefix, prefix_len = None, 0
-        if getattr(model, "peft_config", None) and model.active_peft_config.is_prompt_learning:
-            peft_model, model = model, model.get_base_model()  # decode with the base; the prefix is its cache
-            prefix_len = peft_model.active_peft_config.num_virtual_tokens
-
-            def prefix(batch_size: int, m=peft_model):
-                import torch
-
-                with torch.no_grad():
-                    return m.get_prompt(batch_size)
-        loaded = Loaded(model, tok, set(eos_ids(tok, model)),
+        eos = set(eos_ids(tok, model))
+        model, prefix, prefix_len = split_prefix(model)  # decode with the base; a prefix is its starting cache
+        loaded = Loaded(model, tok, eos,
                         getattr(model.config, "max_position_embeddings", 2048) - prefix_len, str(model_dir),
                         prefix, prefix_len)
         with self._swap:

@@ -223,7 +223,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         if t.compile:
             model = torch.compile(model)
         opt = torch.optim.AdamW(_params_groups(model, t.weight_decay), lr=t.lr, betas=tuple(t.betas),
-                                fused=device_kind in ("cuda", "cpu") and t.method != "qlora")
+                                fused=device_kind in ("cuda", "cpu"))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: lr_factor(s, t.max_steps, t.warmup_steps, t.schedule, t.min_lr_ratio))
         _configure_deepspeed(acc, t)
