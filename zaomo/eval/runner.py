@@ -271,7 +271,8 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         "model_hash": dir_hash(tgt.path) if tgt.kind == "local" and Path(tgt.path).is_dir() else None,
         "tasks": tasks, "mode": {"qa": ("open-book (rag)" if rag else "closed-book")
                                  + (", unsupported answers replaced by quoted evidence" if ground else ""), "choice": f"{cfg.choice_mode} "
-                                 "log-likelihood", "perplexity": "non-overlapping windows of max_position_embeddings"},
+                                 "log-likelihood", "perplexity": "sliding window of max_position_embeddings tokens, stride half of it, only new tokens "
+                                 "scored; bits per character/byte over the scored tokens' text"},
         "prompts": {"qa": "chat template, user turn = question" + (" after retrieved passages" if rag else ""),
                     "choice": "question, lettered options, '答案：' then each letter scored"},
         "shots": cfg.shots, "chat_template": tgt.chat_template,
