@@ -52,9 +52,13 @@ def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], li
     for it, g in zip(items, raw):
         golds = [str(a) for a in it["answers"]]
         p = ground(it["question"], g) if ground else g
-        rows.append({"id": it["id"], "question": it["question"], "prediction": p, "generated": g, "answers": golds,
-                     "correct": M.answer_recall(p, golds), "correct_generated": M.answer_recall(g, golds),
-                     "em": M.exact_match(p, golds), "f1": M.f1(p, golds), "lang": it.get("lang")})
+        row = {"id": it["id"], "question": it["question"], "prediction": p, "generated": g, "answers": golds,
+               "correct": M.answer_recall(p, golds), "correct_generated": M.answer_recall(g, golds),
+               "em": M.exact_match(p, golds), "f1": M.f1(p, golds), "lang": it.get("lang")}
+        row["scores"] = {"accuracy": row["correct"], "exact_match": row["em"], "f1": row["f1"]}
+        if ground:
+            row["scores"]["accuracy_generated"] = row["correct_generated"]
+        rows.append(row)
     n = max(1, len(rows))
     m = {"accuracy": sum(r["correct"] for r in rows) / n, "exact_match": sum(r["em"] for r in rows) / n,
          "f1": sum(r["f1"] for r in rows) / n, "n": len(rows)}
@@ -122,9 +126,12 @@ def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, ci
             oks.append(pick == shown["answer"])
         first = scores[variants[0][0]:variants[0][0] + k]
         ok = float(all(oks))
+        per_item = {"accuracy": ok, f"subject.{it.get('subject', 'all')}": ok}
+        if circular:
+            per_item["accuracy_first_order"] = float(oks[0])
         rows.append({"id": it["id"], "pick": picks[0], "answer": _answer_letter(it), "correct": ok,
-                     "correct_first_order": float(oks[0]), "picks": picks, "scores": first,
-                     "subject": it.get("subject", "all")})
+                     "correct_first_order": float(oks[0]), "picks": picks, "option_logprobs": first,
+                     "subject": it.get("subject", "all"), "scores": per_item})
         by_subject.setdefault(it.get("subject", "all"), []).append(ok)
     micro = sum(r["correct"] for r in rows) / max(1, len(rows))
     macro = statistics.mean(sum(v) / len(v) for v in by_subject.values()) if by_subject else 0.0
@@ -149,6 +156,10 @@ def eval_safety(tgt, items: list[dict], max_new_tokens: int) -> tuple[dict, list
     preds = tgt.generate([[{"role": "user", "content": it["prompt"]}] for it in items], max_new_tokens)
     rows = [{"id": it["id"], "category": it.get("category"), "expected": it["expected"], "prediction": p,
              "refused": is_refusal(p)} for it, p in zip(items, preds)]
+    for r in rows:  # per-item scores behind each rate, for paired comparisons
+        ref = float(r["refused"])
+        r["scores"] = ({"refusal_rate": ref, "attack_success_rate": 1 - ref, f"refusal.{r['category']}": ref}
+                       if r["expected"] == "refuse" else {"over_refusal_rate": ref})
     adv = [r for r in rows if r["expected"] == "refuse"]
     ben = [r for r in rows if r["expected"] != "refuse"]
     refusal = sum(r["refused"] for r in adv) / max(1, len(adv))
