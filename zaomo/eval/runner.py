@@ -14,9 +14,9 @@ from ..utils.hashing import dir_hash, file_hash
 from ..utils.io import iter_jsonl
 from ..workspace import Workspace
 from . import metrics as M
+from .choice_template import LETTERS, answer_index, answer_text, choice_prompt
 from .refusal import is_refusal
 
-LETTERS = "ABCDEFGHIJ"
 TASKS = ("perplexity", "qa", "choice", "safety", "judge", "speed")
 
 
@@ -68,25 +68,25 @@ def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], li
     return m, rows
 
 
-def _choice_prompt(it: dict, shots: list[dict]) -> str:
-    def block(x: dict, with_answer: bool) -> str:
-        opts = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(x["choices"]))
-        return f"{x['question']}\n{opts}\n答案：" + (f"{_answer_letter(x)}\n\n" if with_answer else "")
-    return "".join(block(s, True) for s in shots) + block(it, False)
-
-
-def _answer_letter(it: dict) -> str:
-    a = it["answer"]
-    return LETTERS[a] if isinstance(a, int) else str(a).strip().upper()
+def _answer(it: dict) -> int:
+    """The item's answer as an option index; a clear error for anything but exactly one valid letter/index."""
+    i = answer_index(it.get("answer"), len(it.get("choices") or []))
+    if i is None:
+        raise ValueError(f"multiple-choice item {it.get('id')!r}: answer {it.get('answer')!r} is not exactly one of "
+                         f"the option letters {', '.join(LETTERS[:len(it.get('choices') or [])])} (or a 0-based "
+                         "index); fix the item's answer field")
+    return i
 
 
 def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, circular: bool = False,
                 dev: dict[str, list[dict]] | None = None) -> tuple[dict, list]:
     """Log-likelihood multiple choice: score each option letter (or its text, length-normalised per character)
-    after the prompt. Shots come from the subject's dev examples, else from the first `shots` items of the
-    subject, which are then not scored. `circular`: every rotation of the options is asked and an item counts
+    after the prompt; shots show their answers in the same form (one template: choice_template). Shots come
+    from the subject's dev examples, else from the first `shots` items of the subject, which are then not scored. `circular`: every rotation of the options is asked and an item counts
     only if all rotations are right (CircularEval), which removes the bias towards one letter."""
     dev = dev or {}
+    for it in [*items, *(x for xs in dev.values() for x in xs)]:
+        _answer(it)  # every answer (shots too) checked before any scoring
     pools: dict[str, list[dict]] = {}
     scored_items = []
     for it in items:
@@ -100,16 +100,16 @@ def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, ci
     for it in scored_items:
         few = pools.get(it.get("subject", "all"), [])[:shots]
         k = len(it["choices"])
-        answer = "ABCDEFGHIJ".index(_answer_letter(it))
+        answer = _answer(it)
         variants = []
         for r in range(k if circular else 1):
             order = [(i + r) % k for i in range(k)]  # option shown at position j is the original order[j]
             shown = dict(it, choices=[it["choices"][o] for o in order], answer=order.index(answer))
-            prompt = _choice_prompt(shown, few)
+            prompt = choice_prompt(shown["question"], shown["choices"], few, mode)
             variants.append((len(ctxs), shown))
-            for i, c in enumerate(shown["choices"]):
+            for i in range(k):
                 ctxs.append(prompt)
-                conts.append(f" {LETTERS[i]}" if mode == "letter" else f" {c}")
+                conts.append(answer_text(shown["choices"], i, mode))
         spans.append(variants)
     scores = tgt.loglikelihoods(ctxs, conts)
     if mode == "full":  # per character, so long options are not penalised for their length
@@ -129,7 +129,7 @@ def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, ci
         per_item = {"accuracy": ok, f"subject.{it.get('subject', 'all')}": ok}
         if circular:
             per_item["accuracy_first_order"] = float(oks[0])
-        rows.append({"id": it["id"], "pick": picks[0], "answer": _answer_letter(it), "correct": ok,
+        rows.append({"id": it["id"], "pick": picks[0], "answer": LETTERS[_answer(it)], "correct": ok,
                      "correct_first_order": float(oks[0]), "picks": picks, "option_logprobs": first,
                      "subject": it.get("subject", "all"), "scores": per_item})
         by_subject.setdefault(it.get("subject", "all"), []).append(ok)
@@ -285,7 +285,8 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
                                  "log-likelihood", "perplexity": "sliding window of max_position_embeddings tokens, stride half of it, only new tokens "
                                  "scored; bits per character/byte over the scored tokens' text"},
         "prompts": {"qa": "chat template, user turn = question" + (" after retrieved passages" if rag else ""),
-                    "choice": "question, lettered options, '答案：' then each letter scored"},
+                    "choice": "question, lettered options, '答案：', then each option's ' A' (letter mode) or ' text' "
+                    "(full mode) scored; shots end with their answer in the same form"},
         "shots": cfg.shots, "chat_template": tgt.chat_template,
         "averaging": "micro over items (choice.macro_accuracy: mean of per-subject accuracies)",
         "choice": {"mode": cfg.choice_mode, "circular": cfg.circular, "shots": cfg.shots,
