@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
         for k, v in rep.metrics.items():
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
         console.print(t)
+        for task, why in rep.skipped.items():
+            console.print(f"[yellow]{task} skipped:[/yellow] {why}")
         console.print(f"report: {rep.html_path}")
 
     @ev.command("compare")

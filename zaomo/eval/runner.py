@@ -27,6 +27,7 @@ class EvalReport:
     metrics: dict[str, float] = field(default_factory=dict)
     items: dict[str, list[dict]] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # task → why it could not run on this target
     path: Path | None = None
     html_path: Path | None = None
 
@@ -203,76 +204,127 @@ def _contamination(rep: EvalReport, files: list[Path], qa_items: dict[str, list[
             "otherwise)", "contaminated": sorted(f"{t}:{i}" for t, i in hit)}
 
 
+LOGLIK_TASKS = ("perplexity", "choice")
+
+
+@dataclass
+class _Inputs:
+    """Every input file the tasks need, read before any model is loaded or queried."""
+    texts: list[str] = field(default_factory=list)
+    qa: list[dict] = field(default_factory=list)
+    choice: list[dict] = field(default_factory=list)
+    dev: dict[str, list[dict]] = field(default_factory=dict)
+    judge: list[dict] = field(default_factory=list)
+    safety: list[dict] = field(default_factory=list)
+    speed_prompts: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+def _read_inputs(ws: Workspace, tasks: list[str]) -> _Inputs:
+    """A task that is asked for but has no usable input is an error here, naming the setting and the fix —
+    never a task silently missing from the report."""
+    cfg, got = ws.cfg.eval, _Inputs()
+
+    def need(task: str, key: str, value: str | None, fix: str) -> Path:
+        if not value:
+            raise ValueError(f"eval task '{task}' needs {key} ({fix}), or drop '{task}' from eval.tasks")
+        p = ws.path(value)
+        if not p.exists():
+            raise FileNotFoundError(f"{key}: {p} does not exist (needed by eval task '{task}'); fix the path or "
+                                    f"drop '{task}' from eval.tasks")
+        got.hashes[str(value)] = file_hash(p) if p.is_file() else dir_hash(p)
+        return p
+
+    def items(task: str, key: str, value: str | None, fix: str) -> list[dict]:
+        p = need(task, key, value, fix)
+        rows = list(iter_jsonl(p))
+        if not rows:
+            raise ValueError(f"{key}: {p} has no items (needed by eval task '{task}')")
+        return rows
+
+    if "perplexity" in tasks:
+        text_file = cfg.text_file or str(ws.clean_dir / "val.jsonl")
+        f = need("perplexity", "eval.text_file", text_file, "JSONL with a text field; default: data.output_dir/"
+                 "val.jsonl, written by `zaomo data`")
+        got.texts = [r["text"] for r in iter_jsonl(f) if r.get("text")]
+        if not got.texts:
+            raise ValueError(f"eval.text_file: {f} has no texts (needed by eval task 'perplexity')")
+    if "qa" in tasks:
+        got.qa = items("qa", "eval.qa_file", cfg.qa_file, "JSONL of question and answers")
+    if "choice" in tasks:
+        from .choice_data import load_choice_sets
+
+        f = need("choice", "eval.choice_file", cfg.choice_file, "JSONL or C-Eval/CMMLU/MMLU CSVs")
+        got.choice, got.dev = load_choice_sets(f)
+        if not got.choice:
+            raise ValueError(f"eval.choice_file: {f} has no items to score (needed by eval task 'choice')")
+    if "judge" in tasks:
+        got.judge = items("judge", "eval.judge.file", cfg.judge.file or cfg.qa_file, "questions to judge")
+    if "safety" in tasks and cfg.safety_file:
+        got.safety = items("safety", "eval.safety_file", cfg.safety_file, "adversarial prompts")
+    if "speed" in tasks:
+        qa = ws.path(cfg.qa_file) if cfg.qa_file else None
+        got.speed_prompts = [r["question"] for r in iter_jsonl(qa)] if qa and qa.exists() else []
+    return got
+
+
 def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None = None,
              rag: Callable[[str], list[dict]] | None = None, progress: bool = True,
              ground: Callable[[str, str], str] | None = None) -> EvalReport:
+    """Run the tasks; every input is checked before any work. Against an endpoint, the log-likelihood tasks
+    (perplexity, choice) cannot run: they are listed in `EvalReport.skipped` with the reason."""
     cfg = ws.cfg.eval
-    tasks = tasks or cfg.tasks
+    tasks = list(tasks or cfg.tasks)
     unknown = set(tasks) - set(TASKS)
     if unknown:
         raise ValueError(f"eval.tasks: unknown task(s) {sorted(unknown)}; available: {', '.join(TASKS)}")
     if "judge" in tasks and not cfg.judge.url:
         raise ValueError("eval task 'judge' needs eval.judge.url (an OpenAI-compatible endpoint of the judge model)")
-    train_files = _contamination_files(ws)
-    tgt = _target(ws, target)
-    if "speed" in tasks and tgt.kind != "endpoint":
+    t = target or cfg.target
+    endpoint = bool(t) and str(t).startswith(("http://", "https://"))
+    if "speed" in tasks and not endpoint:
         raise ValueError("eval task 'speed' measures an endpoint: pass --target http://host:port/v1")
+    skipped = {k: "needs log-likelihoods from a local model; an endpoint only generates text"
+               for k in LOGLIK_TASKS if k in tasks and endpoint}
+    train_files = _contamination_files(ws)
+    inp = _read_inputs(ws, [k for k in tasks if k not in skipped])
+    tgt = _target(ws, target)
     run_id = ws.new_run_id("eval")
     out_dir = ws.eval_root / run_id
     t0 = time.perf_counter()
-    rep = EvalReport(run_id, tgt.path)
-    data_hashes: dict[str, str] = {}
+    rep = EvalReport(run_id, tgt.path, skipped=skipped)
+    data_hashes = inp.hashes
+    mc, dev = inp.choice, inp.dev
 
-    def items_of(p: str | None) -> list[dict]:
-        if not p:
-            return []
-        f = ws.path(p)
-        if not f.exists():
-            return []
-        data_hashes[str(p)] = file_hash(f)
-        return list(iter_jsonl(f))
-
-    if "perplexity" in tasks and tgt.kind == "local":
-        f = ws.path(cfg.text_file) if cfg.text_file else ws.clean_dir / "val.jsonl"
-        texts = [r["text"] for r in iter_jsonl(f)] if f.exists() else []
-        if texts:
-            data_hashes[str(f)] = file_hash(f)
-            rep.metrics.update({f"perplexity.{k}": v for k, v in tgt.perplexity(texts).items()})
-    if "qa" in tasks and (qa := items_of(cfg.qa_file)):
-        m, rows = eval_qa(tgt, qa, cfg.max_new_tokens, rag, ground)
+    if inp.texts:
+        rep.metrics.update({f"perplexity.{k}": v for k, v in tgt.perplexity(inp.texts).items()})
+    if inp.qa:
+        m, rows = eval_qa(tgt, inp.qa, cfg.max_new_tokens, rag, ground)
         rep.metrics.update({f"qa.{k}": v for k, v in m.items()})
         rep.items["qa"] = rows
-    dev: dict[str, list[dict]] = {}
-    mc: list[dict] = []
-    if "choice" in tasks and tgt.kind == "local" and cfg.choice_file and ws.path(cfg.choice_file).exists():
-        from .choice_data import load_choice_sets
-
-        cf = ws.path(cfg.choice_file)
-        mc, dev = load_choice_sets(cf)
-        data_hashes[str(cfg.choice_file)] = file_hash(cf) if cf.is_file() else dir_hash(cf)
     if mc:
         m, rows = eval_choice(tgt, mc, cfg.choice_mode, cfg.shots, cfg.circular, dev)
         rep.metrics.update({f"choice.{k}": v for k, v in m.items()})
         rep.items["choice"] = rows
-    if "judge" in tasks and (jq := items_of(cfg.judge.file or cfg.qa_file)):
+    if inp.judge:
         import os
 
         from .judge import Judge, eval_judge
 
         j = Judge(cfg.judge.url, cfg.judge.model, os.environ.get(cfg.judge.api_key_env))
-        m, rows = eval_judge(tgt, jq, j, cfg.max_new_tokens, cfg.judge.mode)
+        m, rows = eval_judge(tgt, inp.judge, j, cfg.max_new_tokens, cfg.judge.mode)
         rep.metrics.update({f"judge.{k}": v for k, v in m.items()})
         rep.items["judge"] = rows
     if "speed" in tasks:
         from .speed import measure_speed
 
-        prompts = [it["question"] for it in items_of(cfg.qa_file)] or ["你好，请介绍一下你自己。"]
+        prompts = inp.speed_prompts or ["你好，请介绍一下你自己。"]
         prompts = (prompts * cfg.speed.requests)[:cfg.speed.requests]
         m = measure_speed(tgt.path, prompts, cfg.speed.concurrency, cfg.speed.max_tokens, tgt.model,
                           tgt.api_key)
         rep.metrics.update({f"speed.{k}": v for k, v in m.items()})
     if "safety" in tasks:
-        sset = builtin_safety_set() + items_of(cfg.safety_file)
+        sset = builtin_safety_set() + inp.safety
         m, rows = eval_safety(tgt, sset, cfg.max_new_tokens)
         rep.metrics.update({f"safety.{k}": v for k, v in m.items()})
         rep.items["safety"] = rows
@@ -280,7 +332,7 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
     rep.card = {
         "target": tgt.path, "target_kind": tgt.kind,
         "model_hash": dir_hash(tgt.path) if tgt.kind == "local" and Path(tgt.path).is_dir() else None,
-        "tasks": tasks, "mode": {"qa": ("open-book (rag)" if rag else "closed-book")
+        "tasks": tasks, "skipped": skipped, "mode": {"qa": ("open-book (rag)" if rag else "closed-book")
                                  + (", unsupported answers replaced by quoted evidence" if ground else ""), "choice": f"{cfg.choice_mode} "
                                  "log-likelihood", "perplexity": "sliding window of max_position_embeddings tokens, stride half of it, only new tokens "
                                  "scored; bits per character/byte over the scored tokens' text"},
