@@ -43,10 +43,24 @@ def _target(ws: Workspace, target: str | None):
     return LocalTarget(ws.resolve_model(t), ws.cfg.eval.batch_size, device=ws.cfg.project.device)
 
 
+LONG_REFERENCE_UNITS = 8  # a reference of at least this many characters (Chinese) / words is scored by ROUGE etc.
+
+
+def _long_reference(it: dict, golds: list[str]) -> str | None:
+    """The item's `reference` (a sentence or summary), else its longest answer when that is long enough for
+    overlap metrics to mean something; None for short factoid answers."""
+    if it.get("reference"):
+        return str(it["reference"])
+    longest = max(golds, key=len, default="")
+    return longest if len(M.tokens(longest)) >= LONG_REFERENCE_UNITS else None
+
+
 def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], list[dict]] | None,
             ground: Callable[[str, str], str] | None = None) -> tuple[dict, list]:
     """Generative QA. With `ground` (the knowledge base's citation check), the scored answer is the grounded
-    one and the model's own generation is scored too, as `accuracy_generated`."""
+    one and the model's own generation is scored too, as `accuracy_generated`. Items with a long reference
+    (`reference`, or a long answer) also get ROUGE-1/2/L (characters for Chinese), BLEU (sacrebleu, 'zh'
+    tokenizer for Chinese) and chrF; items with `keypoints` get key-point recall."""
     convs = [rag(it["question"]) if rag else [{"role": "user", "content": it["question"]}] for it in items]
     raw = tgt.generate(convs, max_new_tokens)
     rows = []
@@ -59,6 +73,11 @@ def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], li
         row["scores"] = {"accuracy": row["correct"], "exact_match": row["em"], "f1": row["f1"]}
         if ground:
             row["scores"]["accuracy_generated"] = row["correct_generated"]
+        if (ref := _long_reference(it, golds)) is not None:
+            row["reference"] = ref
+            row["scores"].update(M.rouge(p, ref))
+        if it.get("keypoints"):
+            row["scores"]["keypoint_recall"] = M.keypoint_recall(p, [str(k) for k in it["keypoints"]])
         rows.append(row)
     n = max(1, len(rows))
     m = {"accuracy": sum(r["correct"] for r in rows) / n, "exact_match": sum(r["em"] for r in rows) / n,
@@ -66,6 +85,15 @@ def eval_qa(tgt, items: list[dict], max_new_tokens: int, rag: Callable[[str], li
     if ground:
         m["accuracy_generated"] = sum(r["correct_generated"] for r in rows) / n
         m["grounded_share"] = sum(r["prediction"] != r["generated"] for r in rows) / n
+    long = [r for r in rows if "reference" in r]
+    m["n_long"] = len(long)
+    if long:
+        for k in ("rouge1", "rouge2", "rougeL"):
+            m[k] = sum(r["scores"][k] for r in long) / len(long)
+        preds, refs = [r["prediction"] for r in long], [r["reference"] for r in long]
+        m["bleu"], m["chrf"] = M.bleu(preds, refs), M.chrf(preds, refs)
+    if kp := [r["scores"]["keypoint_recall"] for r in rows if "keypoint_recall" in r["scores"]]:
+        m["keypoint_recall"] = sum(kp) / len(kp)
     return m, rows
 
 
@@ -340,6 +368,9 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
                     "choice": "question, lettered options, '答案：', then each option's ' A' (letter mode) or ' text' "
                     "(full mode) scored; shots end with their answer in the same form"},
         "shots": cfg.shots, "chat_template": tgt.chat_template,
+        "qa_text_metrics": f"items with a `reference` or an answer of >= {LONG_REFERENCE_UNITS} characters (Chinese) / "
+                           "words: ROUGE-1/2/L (characters for Chinese), corpus BLEU (sacrebleu, tokenize='zh' for "
+                           "Chinese, else 13a) and chrF; items with `keypoints`: key-point recall",
         "averaging": "micro over items (choice.macro_accuracy: mean of per-subject accuracies)",
         "choice": {"mode": cfg.choice_mode, "circular": cfg.circular, "shots": cfg.shots,
                    "shot_source": "subject *_dev examples, else the first items of each subject (not scored)"},
