@@ -95,3 +95,24 @@ def test_every_metric_a_report_writes_has_a_direction(tmp_path, tiny_model_dir):
     assert [k for k in rep.metrics if direction(k) is None] == []
     c = compare(rep, rep, {"qa.accuracy": 0.0, "safety.attack_success_rate": 0.0})
     assert c.passed and c.unknown == [] and c.methods["qa.accuracy"] == "paired"
+
+
+def test_judge_and_speed_metrics_have_directions():
+    from zaomo.eval.judge import eval_judge
+    from zaomo.eval.speed import measure_speed
+
+    class StubJudge:
+        def grade(self, q, a, ref=None):
+            return 7, '{"score": 7}'
+
+        def compare(self, q, a, b):
+            return "A", ["{}", "{}"]
+
+    class Gen:
+        def generate(self, convs, n):
+            return ["x"] * len(convs)
+
+    items = [{"id": "1", "question": "q", "answers": ["a"]}]
+    keys = [f"judge.{k}" for mode in ("single", "pairwise") for k in eval_judge(Gen(), items, StubJudge(), 4, mode)[0]]
+    keys += [f"speed.{k}" for k in measure_speed("http://127.0.0.1:9/v1", ["hi"], 1, 4, timeout=2)]
+    assert [k for k in keys if direction(k) is None] == []
