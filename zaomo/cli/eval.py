@@ -67,22 +67,28 @@ def register(app: typer.Typer) -> None:
         for k, v in rep.metrics.items():
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
         console.print(t)
+        for task, why in rep.skipped.items():
+            console.print(f"[yellow]{task} skipped:[/yellow] {why}")
         console.print(f"report: {rep.html_path}")
 
     @ev.command("compare")
     @friendly_errors
     def compare_cmd(old: Path, new: Path, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
                     set_: SetOpt = None) -> None:
-        """Deltas with bootstrap CIs; exits 1 when a gate in eval.gates is crossed."""
+        """Deltas with bootstrap CIs (paired over item ids when both reports share them); exits 1 when a gate
+        in eval.gates is crossed beyond its tolerance with a CI on the worse side of zero."""
         from ..eval.compare import compare
+        from ..eval.directions import direction
 
         ws = open_workspace(workspace, config, set_)
         c = compare(old, new, ws.cfg.eval.gates, ws.cfg.eval.bootstrap)
-        t = Table("metric", "old", "new", "delta", "95% CI")
+        t = Table("metric", "better", "old", "new", "delta", "95% CI")
         for k, (o, n, d, lo, hi) in c.deltas.items():
-            ci = "" if lo != lo else f"[{lo:+.3f}, {hi:+.3f}]"
-            t.add_row(k, f"{o:.4f}", f"{n:.4f}", f"{d:+.4f}", ci)
+            ci = "" if lo != lo else f"[{lo:+.3f}, {hi:+.3f}] {c.methods.get(k, '')}"
+            t.add_row(k, direction(k) or "?", f"{o:.4f}", f"{n:.4f}", f"{d:+.4f}", ci)
         console.print(t)
+        if c.unknown:
+            console.print(f"[yellow]no direction known (not gateable):[/yellow] {', '.join(c.unknown)}")
         if not c.passed:
             for f in c.failures:
                 console.print(f"[red]gate failed:[/red] {f}")

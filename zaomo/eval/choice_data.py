@@ -6,10 +6,12 @@ them with the subject taken from each file name (`computer_network_val.csv` → 
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
-from ..utils.io import InputError, iter_jsonl
+from ..utils.io import InputError
+from .choice_template import LETTERS, answer_index
 
 SPLIT_SUFFIX = re.compile(r"_(dev|val|test)$")
 
@@ -37,12 +39,36 @@ def read_csv_items(path: Path) -> list[dict]:
         if len(r) <= max(q, a, *opts):
             raise InputError(path, line0 + i, f"row has {len(r)} columns, expected {max(q, a, *opts) + 1}",
                              "each row needs the question, every option and the answer letter")
-        ans = r[a].strip().upper()
-        if ans not in "ABCDEFGHIJ"[:len(opts)] or not ans:
-            raise InputError(path, line0 + i, f"answer {r[a]!r} is not one of the option letters",
-                             "the answer column holds A, B, C or D")
-        items.append({"id": f"{path.stem}-{i}", "question": r[q], "choices": [r[j] for j in opts], "answer": ans,
-                      "subject": _subject(path)})
+        idx = answer_index(r[a], len(opts))
+        if idx is None:
+            raise InputError(path, line0 + i, f"answer {r[a]!r} is not exactly one of the option letters "
+                             f"{', '.join(LETTERS[:len(opts)])}", "the answer column holds one letter, e.g. B")
+        items.append({"id": f"{path.stem}-{i}", "question": r[q], "choices": [r[j] for j in opts],
+                      "answer": LETTERS[idx], "subject": _subject(path)})
+    return items
+
+
+def read_jsonl_items(path: Path) -> list[dict]:
+    """zaomo JSONL items ({"id", "question", "choices", "answer", "subject"?}), each checked where it is read:
+    a bad line names the file, line and item id, and says how to fix it."""
+    items = []
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            x = json.loads(raw)
+        except ValueError as e:
+            raise InputError(path, line_no, f"invalid JSON ({e})", "fix or remove that line") from e
+        choices = x.get("choices") if isinstance(x, dict) else None
+        if not isinstance(choices, list) or len(choices) < 2 or len(choices) > len(LETTERS) or "question" not in x:
+            raise InputError(path, line_no, "a multiple-choice item needs a question and 2 to 10 choices",
+                             'e.g. {"id": "m1", "question": "…", "choices": ["…", "…"], "answer": "B"}')
+        idx = answer_index(x.get("answer"), len(choices))
+        if idx is None:
+            raise InputError(path, line_no, f"item {x.get('id')!r}: answer {x.get('answer')!r} is not exactly one "
+                             f"of the option letters {', '.join(LETTERS[:len(choices)])}",
+                             "give one letter (\"B\") or a 0-based index (1); an item has one right answer")
+        items.append(dict(x, answer=LETTERS[idx], subject=x.get("subject", "all")))
     return items
 
 
@@ -55,7 +81,7 @@ def load_choice_sets(path: Path) -> tuple[list[dict], dict[str, list[dict]]]:
         if f.suffix == ".csv":
             got = read_csv_items(f)
         elif f.suffix == ".jsonl":
-            got = [dict(x, subject=x.get("subject", "all")) for x in iter_jsonl(f)]
+            got = read_jsonl_items(f)
         else:
             continue
         if f.stem.endswith("_dev"):

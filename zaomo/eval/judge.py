@@ -101,6 +101,13 @@ def eval_judge(tgt, items: list[dict], judge: Judge, max_new_tokens: int, mode: 
     bad = sum(r[key] is None for r in rows)
     m: dict[str, float] = {"n": n, "unparsable": bad, "unparsable_rate": bad / max(1, n)}
     ok = [r for r in rows if r[key] is not None]
+    for r in rows:  # per-item scores behind each rate, for paired comparisons
+        r["scores"] = {"unparsable_rate": float(r[key] is None)}
+        if r[key] is not None and mode == "pairwise":
+            r["scores"].update({name: float(r["verdict"] == w) for w, name in
+                                (("A", "win_rate"), ("B", "loss_rate"), ("tie", "tie_rate"))})
+        elif r[key] is not None:
+            r["scores"]["score_mean"] = float(r["score"])
     if mode == "pairwise":
         for w, name in (("A", "win_rate"), ("B", "loss_rate"), ("tie", "tie_rate")):
             m[name] = sum(r["verdict"] == w for r in ok) / max(1, len(ok))

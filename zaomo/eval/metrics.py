@@ -9,6 +9,8 @@ import string
 import unicodedata
 from collections import Counter
 
+from ..utils.answer_text import answer_units, contains_answer
+
 PUNCT = set(string.punctuation) | set("，。！？；：、“”‘’（）《》【】…—·")
 
 
@@ -46,15 +48,17 @@ def tokens(text: str) -> list[str]:
 
 
 def exact_match(pred: str, golds: list[str]) -> float:
-    p = normalize_answer(pred)
-    return float(any(p == normalize_answer(g) for g in golds))
+    """The prediction is the gold answer, unit for unit (punctuation, case and articles aside)."""
+    p = answer_units(pred)
+    return float(bool(p) and any(p == answer_units(g) for g in golds))
 
 
 def f1(pred: str, golds: list[str]) -> float:
+    """Unit F1 (characters for Chinese, words, whole numbers), best over the gold answers."""
     best = 0.0
-    pt = tokens(pred)
+    pt = answer_units(pred)
     for g in golds:
-        gt = tokens(g)
+        gt = answer_units(g)
         common = sum((Counter(pt) & Counter(gt)).values())
         if not common:
             continue
@@ -64,16 +68,17 @@ def f1(pred: str, golds: list[str]) -> float:
 
 
 def answer_recall(pred: str, golds: list[str]) -> float:
-    """1 if any gold answer appears in the prediction (after normalisation)."""
-    p = normalize_answer(pred).replace(" ", "")
-    return float(any(normalize_answer(g).replace(" ", "") in p for g in golds if g.strip()))
+    """1 if any gold answer occurs in the prediction as whole units: a number not inside a longer number
+    ("5天" is not in "15天", "3" not in "-3" or "3.5"), a word not inside a longer word ("no" is not in
+    "not", "C" not in "C++")."""
+    return float(any(contains_answer(pred, g) for g in golds if g.strip()))
 
 
 def keypoint_recall(pred: str, keypoints: list[str]) -> float:
+    """Share of the key points that occur in the prediction, on the same whole-unit terms as answer_recall."""
     if not keypoints:
         return 0.0
-    p = normalize_answer(pred).replace(" ", "")
-    return sum(normalize_answer(k).replace(" ", "") in p for k in keypoints) / len(keypoints)
+    return sum(contains_answer(pred, k) for k in keypoints) / len(keypoints)
 
 
 def _lcs(a: list[str], b: list[str]) -> int:

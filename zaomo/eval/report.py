@@ -37,6 +37,9 @@ def write_report(out_dir: Path, rep) -> tuple[Path, Path]:
     atomic_write_json(jpath, d)
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" if isinstance(v, float) else
                    f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rep.metrics.items())
+    skipped = "".join(f"<li>{html.escape(t)}: skipped — {html.escape(why)}</li>"
+                      for t, why in getattr(rep, "skipped", {}).items())
+    skipped = f"<h2>Tasks not run</h2><ul>{skipped}</ul>" if skipped else ""
     samples = ""
     for task, items in rep.items.items():
         lis = "".join(f"<li>{html.escape(json.dumps(i, ensure_ascii=False)[:400])}</li>" for i in items[:8])
@@ -45,7 +48,7 @@ def write_report(out_dir: Path, rep) -> tuple[Path, Path]:
 <style>body{{font-family:system-ui,'WenQuanYi Micro Hei',sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}
 td{{border:1px solid #ccc;padding:3px 8px}}table{{border-collapse:collapse}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 </head><body><h1>Evaluation {html.escape(rep.run_id)}</h1><p>target: <code>{html.escape(rep.target)}</code></p>
-<table>{rows}</table><img alt="metrics" src="data:image/png;base64,{_bar_png(rep.metrics)}">
+<table>{rows}</table>{skipped}<img alt="metrics" src="data:image/png;base64,{_bar_png(rep.metrics)}">
 <h2>Reproducibility card</h2><pre>{html.escape(json.dumps(rep.card, ensure_ascii=False, indent=2))}</pre>
 <h2>Samples</h2>{samples}</body></html>"""
     atomic_write_text(hpath, page)

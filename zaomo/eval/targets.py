@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 
@@ -62,26 +61,12 @@ class LocalTarget:
                 res[i] += v
         return res
 
-    def perplexity(self, texts: list[str], seq_len: int | None = None) -> dict[str, float]:
-        """Token perplexity and bits per character over texts, in non-overlapping windows."""
-        import torch
+    def perplexity(self, texts: list[str], seq_len: int | None = None, stride: int | None = None) -> dict[str, float]:
+        """Perplexity, bits per character and per byte with a strided sliding window (see eval.perplexity)."""
+        from .perplexity import perplexity
 
         L = seq_len or getattr(self.model.config, "max_position_embeddings", 512)
-        nll, ntok, nchar = 0.0, 0, 0
-        for t in texts:
-            ids = self.tok(t, add_special_tokens=False)["input_ids"]
-            nchar += len(t)
-            for s in range(0, len(ids), L):
-                chunk = ids[s:s + L]
-                if len(chunk) < 2:
-                    continue
-                x = torch.tensor([chunk], device=self.model.device)
-                with torch.no_grad():
-                    logp = torch.log_softmax(self.model(input_ids=x).logits.float(), -1)
-                nll -= float(logp[0, :-1].gather(1, x[0, 1:, None]).sum())
-                ntok += len(chunk) - 1
-        return {"ppl": math.exp(nll / max(1, ntok)), "bits_per_char": nll / math.log(2) / max(1, nchar),
-                "tokens": ntok}
+        return perplexity(self.model, self.tok, texts, L, stride)
 
 
 class EndpointTarget:

@@ -1,5 +1,6 @@
-"""Answers with citations: the model answers from numbered passages; each [n] is checked against the
-passage it points to (character bigram overlap, Chinese-aware), and unsupported citations are reported."""
+"""Answers with citations: the model answers from numbered passages; each sentence is checked against the
+passages (numbers, negation and names must agree, little new content, reasonable overlap: see `grounding`),
+each [n] against the passage it points to, and unsupported answers are replaced by quoted evidence."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .chunk import sentences
+from .grounding import CITE, grounded
 from .prompt import build_rag_messages
 
-CITE = re.compile(r"\[(\d+)\]")
+CITE_AFTER_STOP = re.compile(r"([。！？.!?])\s*((?:\[\d+\])+)")  # "…3楼。[1]" cites the sentence before it
 
 
 @dataclass
@@ -21,26 +24,19 @@ class Answer:
     found: bool = True
 
 
-def _grams(s: str, n: int) -> set[str]:
-    s = re.sub(r"\W+", "", s.lower())
-    return {s[i:i + n] for i in range(len(s) - n + 1)}
-
-
 def _bigrams(s: str) -> set[str]:
-    return _grams(s, 2)
+    s = re.sub(r"\W+", "", s.lower())
+    return {s[i:i + 2] for i in range(len(s) - 1)}
 
 
-def support(sentence: str, passage: str, threshold: float = 0.9) -> bool:
-    """A sentence is supported when (nearly) all its character trigrams occur in the passage: a changed
-    number or name breaks the trigrams around it, so "共有162名" is not supported by "共有97名"."""
-    a = _grams(CITE.sub("", sentence), 3)
-    return bool(a) and len(a & _grams(passage, 3)) / len(a) >= threshold
+def support(text: str, passage: str) -> bool:
+    """Every sentence of `text` is supported by a sentence of `passage`: a changed number ("十五天" → "十天"),
+    an inserted "不"/"not" or a changed name is not supported, a faithful paraphrase is."""
+    return grounded(text, [passage])
 
 
 def best_sentence(question: str, hits: list) -> tuple[int, str]:
     """(passage number, sentence) among the retrieved passages that best matches the question."""
-    from .chunk import sentences
-
     q = _bigrams(question)
     best = (0, -1.0, "")
     for n, h in enumerate(hits, 1):
@@ -56,8 +52,7 @@ def ground(question: str, text: str, hits: list) -> tuple[str, bool]:
     the question, with its citation. Returns (answer, was_generated_answer_kept)."""
     if not hits:
         return text, True
-    body = CITE.sub("", text).strip()
-    if body and any(support(body, h.text if hasattr(h, "text") else str(h)) for h in hits):
+    if grounded(text, [h.text if hasattr(h, "text") else str(h) for h in hits]):
         return text, True
     n, sent = best_sentence(question, hits)
     if not sent:
@@ -85,5 +80,6 @@ def answer(kb, generate: Callable[[list[dict]], str], question: str, k: int = 3,
         if 1 <= n <= len(hits):
             h = hits[n - 1]
             cites.append({"n": n, "source": h.source, "chunk_id": h.chunk_id, "title": h.title, "text": h.text})
-            ok.append(support(text, h.text))
+            citing = [s for s in sentences(CITE_AFTER_STOP.sub(r"\2\1", text)) if f"[{n}]" in s]
+            ok.append(support(" ".join(citing) if citing else text, h.text))
     return Answer(text, cites, hits, ok)

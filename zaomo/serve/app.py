@@ -452,8 +452,9 @@ def create_app(ws: Workspace, engine: Any = None) -> FastAPI:
             c = compare(ws.eval_root / old, ws.eval_root / new, ws.cfg.eval.gates, 200)
         except FileNotFoundError as e:
             raise APIError(404, str(e), code="not_found") from None
-        return {"passed": c.passed, "failures": c.failures,
-                "deltas": {k: {"old": v[0], "new": v[1], "delta": v[2]} for k, v in c.deltas.items()}}
+        return {"passed": c.passed, "failures": c.failures, "unknown": c.unknown,
+                "deltas": {k: {"old": v[0], "new": v[1], "delta": v[2], "ci": None if v[3] != v[3] else [v[3], v[4]],
+                               "method": c.methods.get(k)} for k, v in c.deltas.items()}}
 
     @app.get("/api/eval/{run_id}/report")
     def api_eval_report(run_id: str, request: Request):
