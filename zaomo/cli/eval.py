@@ -39,10 +39,11 @@ def register(app: typer.Typer) -> None:
             import json
 
             from ..eval.harness import run_harness
+            from ..model.load import pick_device
 
             res = run_harness(ws.resolve_model(target or ws.cfg.eval.target), harness.split(","),
-                              harness_include, device="cuda" if ws.cfg.project.device == "cuda" else "cpu",
-                              batch_size=ws.cfg.eval.batch_size, num_fewshot=shots)
+                              harness_include, device=pick_device(ws.cfg.project.device),
+                              batch_size=ws.cfg.eval.batch_size, num_fewshot=shots, dtype=ws.cfg.model.dtype)
             out = ws.eval_root / "harness.json"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(res, ensure_ascii=False, indent=2), encoding="utf-8")

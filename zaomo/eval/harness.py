@@ -11,13 +11,16 @@ from ..utils.env import optional_import
 
 def run_harness(model_dir: str | Path, tasks: list[str], include_path: str | Path | None = None,
                 device: str = "cpu", batch_size: int = 8, num_fewshot: int | None = None,
-                limit: int | None = None) -> dict:
+                limit: int | None = None, dtype: str = "auto") -> dict:
     """{task: {metric: value}} from lm_eval.simple_evaluate, plus its config under '_config'."""
     lm_eval = optional_import("lm_eval", "harness", "zaomo eval --harness")
     from lm_eval.tasks import TaskManager
 
     tm = TaskManager(include_path=str(include_path) if include_path else None)
-    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32", tasks=tasks,
+    from ..model.load import resolve_dtype
+
+    torch_dtype = str(resolve_dtype(dtype, device)).removeprefix("torch.")  # model.dtype, as the loader does
+    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype={torch_dtype}", tasks=tasks,
                                   task_manager=tm, device=device, batch_size=batch_size,
                                   num_fewshot=num_fewshot, limit=limit, log_samples=False)
     res = {t: {k: v for k, v in m.items() if isinstance(v, int | float)} for t, m in out["results"].items()}

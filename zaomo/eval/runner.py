@@ -40,7 +40,8 @@ def _target(ws: Workspace, target: str | None):
         import os
 
         return EndpointTarget(str(t), api_key=os.environ.get(ws.cfg.eval.api_key_env))
-    return LocalTarget(ws.resolve_model(t), ws.cfg.eval.batch_size, device=ws.cfg.project.device)
+    return LocalTarget(ws.resolve_model(t), ws.cfg.eval.batch_size, device=ws.cfg.project.device,
+                       dtype=ws.cfg.model.dtype)
 
 
 LONG_REFERENCE_UNITS = 8  # a reference of at least this many characters (Chinese) / words is scored by ROUGE etc.

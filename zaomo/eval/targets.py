@@ -10,11 +10,11 @@ class LocalTarget:
 
     kind = "local"
 
-    def __init__(self, path: str | Path, batch_size: int = 16, device: str = "auto"):
+    def __init__(self, path: str | Path, batch_size: int = 16, device: str = "auto", dtype: str = "auto"):
         from ..model.load import load_model
 
         self.path = str(path)
-        self.model, self.tok = load_model(path, device=device)
+        self.model, self.tok = load_model(path, device=device, dtype=dtype)
         self.batch_size = batch_size
         self.chat_template = getattr(self.tok, "chat_template", None)
 
