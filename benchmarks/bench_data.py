@@ -146,10 +146,10 @@ def part_dedup(n: int, workers: int) -> None:
 def part_words() -> None:
     from opencc import OpenCC
 
-    from zaomo.safety.matcher import BUILTIN, SensitiveMatcher, read_wordlist
+    from zaomo.safety.matcher import BUILTIN, CONTEXTS, SensitiveMatcher, read_wordlist
 
     words = read_wordlist(BUILTIN)
-    m = SensitiveMatcher(words)
+    m = SensitiveMatcher.from_files([])  # built-in words and allowed phrases, as a Guard uses them
     s2t = OpenCC("s2t")
     homo = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"}
 
@@ -162,10 +162,11 @@ def part_words() -> None:
                 "mixed": " ".join(s2t.convert(c) if i % 2 else homo.get(c, c) for i, c in enumerate(chars))}
 
     caught, total, missed = 0, 0, []
-    for w, _cat in words:
+    for w, _cat, ctx in words:
+        tail = CONTEXTS[ctx].example if ctx else ""  # a word that needs a context is tested in one
         for kind, v in variants(w).items():
             total += 1
-            if m.find(f"这段话里藏着{v}，请检查。"):
+            if m.find(f"这段话里藏着{v}{tail}，请检查。"):
                 caught += 1
             else:
                 missed.append(f"{kind}:{v}")
