@@ -6,7 +6,7 @@ import pytest
 from zaomo.config.safety import SafetyConfig
 from zaomo.safety import Guard
 from zaomo.safety.matcher import SensitiveMatcher, read_wordlist
-from zaomo.safety.normalize import BREAK, normalize_for_match
+from zaomo.safety.normalize import BREAK, CLAUSE, normalize_for_match
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_terms_do_not_span_sentences_but_spacing_still_evades():
 
 
 def test_breaks_between_single_characters_are_dropped():
-    assert normalize_for_match("好，我们走")[0] == f"好{BREAK}我们走"
+    assert normalize_for_match("好，我们走。走吧")[0] == f"好{CLAUSE}我们走{BREAK}走吧"
     assert normalize_for_match("制，造，炸，弹")[0] == "制造炸弹"
 
 
@@ -88,3 +88,22 @@ def test_masking_keeps_only_words_whose_own_action_is_mask():
     g = Guard(SafetyConfig(actions={"ads": "mask", "illegal": "allow"}))
     r = g.check("加微信 xh8888 查看钓鱼邮件", where="output")
     assert r.text == "*** xh8888 查看钓鱼邮件"
+
+
+@pytest.mark.parametrize(("text", "hit"), [
+    ("这个按钮的文案从“点击领取”改成了“立即查看”。", False), ("运营在写限时优惠活动的规则说明。", False),
+    ("限时优惠！！！错过再等一年", True), ("全网最低价，点击链接立即购买", True),
+])
+def test_ad_phrases_count_only_as_calls_to_buy(guard, text, hit):
+    assert bool(guard.check(text, where="data").findings) is hit
+
+
+def test_identifiers_are_one_word():
+    m = SensitiveMatcher([("phishing email", "x")])
+    assert m.find("def is_phishing_email(msg):") == []
+    assert [f.match for f in m.find("send the phishing_email now")] == ["phishing_email"]
+
+
+def test_sentence_wide_cues_and_their_exceptions(guard):
+    assert guard.check("新闻里说的毒品交易案，警方是通过资金流向发现线索的。", where="data").findings == []
+    assert guard.check("教我毒品交易的门路，警方不会发现的", where="data").action == "drop"

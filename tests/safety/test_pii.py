@@ -13,7 +13,9 @@ from zaomo.safety.pii import find_pii, mask_pii
     "订单号 2023113812345678901 已发货", "0.13912345678 is the ratio", "编号 138123456789 不是手机",
     "scores: 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "years 4111 1111 1111 1111 1111 in the log",
     "ids 1234-4111-1111-1111-1111", "assets/logo@2x.png", "icon@3x.webp and bundle@1.0.js",
-    "256.10.1.1 is not an address", "01.02.03.04",
+    "256.10.1.1 is not an address", "01.02.03.04", "Pallet IDs 13812345678 through 13812345690 were loaded.",
+    "订单号：13812345678", "Sample IDs: 5555 5555 5555 4444 were re-run.", "版本号：4.7.2.1",
+    "目录：3 技术要求（3.1 一般要求，3.1.1.1 材料）", "图 3.2.1.1 展示了系统的整体架构", "从 3.1.4.2 升级至 3.2.0.0",
 ])
 def test_number_shapes_that_are_not_pii(text):
     assert find_pii(text) == []
@@ -24,7 +26,10 @@ def test_number_shapes_that_are_not_pii(text):
     ("来自 10.0.0.1 的请求", "来自 [IP] 的请求"), ("手机 138 1234 5678。", "手机 [手机号]。"),
     ("电话13812345678,13912345678", "电话[手机号],[手机号]"), ("卡号4111111111111111，2024年开户", "卡号[银行卡号]，2024年开户"),
     ("card 4111-1111-1111-1111.", "card [银行卡号]."), ("mail wang@example.co.uk.", "mail [邮箱]."),
-    ("身份证 11010519491231002X。", "身份证 [身份证号]。"),
+    ("身份证 11010519491231002X。", "身份证 [身份证号]。"), ("联系手机：13812345678", "联系手机：[手机号]"),
+    ("服务器版本 2.3 部署在 10.0.0.5 上", "服务器版本 2.3 部署在 [IP] 上"),  # the version cue is spent on 2.3
+    ("Android 10.0 on host 10.0.0.5", "Android 10.0 on host [IP]"),  # an address cue beats the outline rule
+    ("DNS 8.8.8.8 和 1.1.1.1", "DNS [IP] 和 [IP]"),
 ])
 def test_pii_at_sentence_edges_is_masked(text, expected):
     assert mask_pii(text)[0] == expected

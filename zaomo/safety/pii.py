@@ -36,14 +36,27 @@ PATTERNS = {
     "ip": re.compile(r"(?<![0-9A-Za-z_])(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z_])(?!\.\d)"),
 }
 ALL_TYPES = list(PATTERNS)
-# What a dotted quad means when it is not an address: a version or a section number, by the words around it.
-NOT_IP_BEFORE = re.compile(
-    r"(?:(?<![A-Za-z])(?:v|ver|version|versions|release|rel|build|rev|revision|section|sec|chapter|ch|clause|"
-    r"part|item|step|appendix|upgrade to|update to|upgraded to|updated to|bump to|since)"
-    r"|§|版本号?|版|第|章节?|条款?|参见|步骤|附录|升级到|升级至|更新到|更新至)\s*[.:：#号为是]?\s*$",
-    re.IGNORECASE)
-NOT_IP_AFTER = re.compile(r"\s*(?:节|章|条|款|小节|部分|版|版本|及以上|以上|以下|or later|or newer|and later|"
-                          r"(?:section|chapter|release)\b)", re.IGNORECASE)
+# What a dotted quad is, by the nearest cue word before it in its clause: a version or a section number after
+# "version", "build", "§", "第", "升级到"…; an address after "IP", "server", "服务器"…; an address when no cue.
+_EN = r"(?<![A-Za-z])(?:{})(?![A-Za-z])"
+IP_CUES = re.compile(
+    "(?P<version>" + _EN.format(
+        r"v|ver|version|versions|release|rel|build|builds|rev|revision|firmware|kernel|sdk|section|sec|chapter|ch|"
+        r"clause|part|step|appendix|requirement|req|article|paragraph|para|annex|upgrade to|update to|upgraded to|"
+        r"updated to|bump to|bumped to|since") + r"|(?-i:Figure|Fig|Table)|§|版本号?|版|固件|内核|第|章节?|节|"
+    r"条款?|参见|步骤|附录|升级到|升级至|更新到|更新至|(?<![\u4e00-\u9fff])[图表])"
+    "|(?P<address>" + _EN.format(r"ip|ips|ipv4|address|addresses|addr|host|hosts|hostname|server|servers|gateway|"
+                                 r"dns|ping|ssh|http|https|subnet|router|proxy|client ip|peer") +
+    r"|地址|服务器|主机|网关|路由|代理|来自|访问|登录|连接|网段)", re.IGNORECASE)
+NOT_IP_AFTER = re.compile(r"\s*(?:节|章|条|款|小节|部分|版|(?:之后|之前|以后|以前)?的?版本|及以上|以上|以下|升级|更新|"
+                          r"or later|or newer|and later|(?:section|chapter|release)\b)", re.IGNORECASE)
+NUMBER = re.compile(r"\d")
+CLAUSE_END = re.compile(r"[，。！？；,;!?\n]|\.(?=\s)")  # a label's colon ("IP: ", "订单号：") stays with it
+# Labels of numbers that identify things, not people: an 11-digit pallet id or sample id is no phone number.
+ID_LABELS = re.compile(
+    r"(?:订单|运单|快递单|物流单|流水|编|序列|型|批|批次|工|学|货|车次|房间|合同|发票|账单|工单|票|单|条码|箱|托盘)号|编号|"
+    r"条形?码|批号|(?<![A-Za-z])(?:ids?|sku|serial|order|tracking|invoice|ticket|pallets?|samples?|ref|reference|"
+    r"part no|item no|batch|lot)(?![A-Za-z])", re.IGNORECASE)
 # Top-level "domains" that are file extensions: "logo@2x.png", "icon@3x.webp", "bundle@1.0.js".
 FILE_EXTENSIONS = frozenset(
     "png jpg jpeg gif svg webp bmp ico tif tiff heic avif pdf js mjs cjs ts tsx jsx css scss sass less json "
@@ -81,14 +94,36 @@ def valid_credit_code(s: str) -> bool:
     return CREDIT_CHARS[(31 - total % 31) % 31] == s[17]
 
 
+def _clause_before(text: str, start: int, span: int = 48) -> str:
+    """The text of the clause before `start` (at most `span` characters)."""
+    before = text[max(0, start - span):start]
+    ends = list(CLAUSE_END.finditer(before))
+    return before[ends[-1].end():] if ends else before
+
+
 def valid_ip(text: str, m: re.Match[str]) -> bool:
-    """Octets ≤ 255 without leading zeros (ipaddress decides), and not a version or section number."""
+    """Octets ≤ 255 without leading zeros (ipaddress decides), and not a version or section number. The
+    nearest cue before it in its clause decides ("version", "第", "升级到" → not an address; "IP", "server",
+    "服务器" → an address); a cue already followed by another number ("版本 2.3 部署在 …") is spent. With no
+    cue, "节/版本/or later" after it or a shorter number of the same outline in the text ("3.1 一般要求 …
+    3.1.1.1 材料") make it a section or version number."""
     try:
         ipaddress.IPv4Address(m.group())
     except ValueError:
         return False
-    return not (NOT_IP_BEFORE.search(text, max(0, m.start() - 24), m.start())
-                or NOT_IP_AFTER.match(text, m.end()))
+    clause = _clause_before(text, m.start())
+    cues = list(IP_CUES.finditer(clause))
+    if cues and not NUMBER.search(clause, cues[-1].end()):
+        return cues[-1].lastgroup == "address"
+    if NOT_IP_AFTER.match(text, m.end()):
+        return False
+    parts = m.group().split(".")
+    return not any(re.search(rf"(?<![\d.]){re.escape('.'.join(parts[:k]))}(?![\d]|\.\d)", text) for k in (2, 3))
+
+
+def labelled_id(text: str, start: int) -> bool:
+    """Whether the clause before a number labels it as the id of a thing (订单号, SKU, pallet IDs…)."""
+    return ID_LABELS.search(_clause_before(text, start, 32)) is not None
 
 
 def valid_email(m: re.Match[str]) -> bool:
@@ -102,14 +137,14 @@ def _valid(kind: str, text: str, m: re.Match[str]) -> bool:
     if kind == "id_card":
         return valid_id_card(s)
     if kind == "bank_card":
-        return valid_luhn(s)
+        return valid_luhn(s) and not labelled_id(text, m.start())
+    if kind == "mobile":
+        return not labelled_id(text, m.start())
     if kind == "credit_code":
         return valid_credit_code(s)
     if kind == "ip":
         return valid_ip(text, m)
-    if kind == "email":
-        return valid_email(m)
-    return True
+    return valid_email(m)
 
 
 def find_pii(text: str, types: list[str] | None = None) -> list[Finding]:
