@@ -13,7 +13,8 @@ datasketch, and sensitive-word evasion coverage and speed — in one run.
     it, the false-positive rates of the sensitive words and of PII detection on benchmarks/data/
     safety_innocent.jsonl: 240 innocent zh/en texts (security training, law-enforcement news, pharmacy,
     logistics ids, release notes, section numbers, numeric tables, file names like logo@2x.png, code) that
-    contain listed words or PII-like number shapes.
+    contain listed words or PII-like number shapes (the rules were tuned on it), and on a held-out set of 40
+    more written afterwards and never tuned on (safety_innocent_holdout.jsonl).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 INNOCENT = Path(__file__).with_name("data") / "safety_innocent.jsonl"
+# Written after the rules were tuned on INNOCENT and never tuned on: the honest estimate for unseen text.
+HOLDOUT = Path(__file__).with_name("data") / "safety_innocent_holdout.jsonl"
 ZH = "星河云图科技的研发部负责产品的设计与开发团队成员来自不同的城市大家在总部大楼一起工作市场部每个季度都会发布新的推广计划"
 EN = ("the research team designs and builds products while the finance team closes the books every month and "
       "customer support answers letters").split()
@@ -167,6 +170,9 @@ def part_words() -> None:
     print(f"    false positives on {fp.texts} innocent zh/en texts ({INNOCENT.name}): sensitive words "
           f"{len(fp.word_hits)} ({fp.word_rate:.1%}) {fp.word_hits[:5]}; PII {len(fp.pii_hits)} ({fp.pii_rate:.1%}) "
           f"{fp.pii_hits[:5]}")
+    ho = false_positives(read_texts(HOLDOUT), m)
+    print(f"    held-out {ho.texts} innocent texts ({HOLDOUT.name}, never tuned on): sensitive words "
+          f"{len(ho.word_hits)} ({ho.word_rate:.1%}) {ho.word_hits[:6]}; PII {len(ho.pii_hits)} ({ho.pii_rate:.1%})")
 
 
 def main() -> None:
