@@ -9,7 +9,12 @@ datasketch, and sensitive-word evasion coverage and speed — in one run.
     MinHashLSH directly, same shingles, threshold and permutations. A planted copy found = true positive;
     an original (or a copy) flagged against a record it was not copied from = false positive.
 (c) every built-in sensitive word in evasion variants (spaces, punctuation, zero-width characters, full-width,
-    traditional characters, homoglyphs, mixed), caught by `SensitiveMatcher`; and MB/s on clean text.
+    traditional characters, homoglyphs, mixed), caught by `SensitiveMatcher`; and MB/s on clean text. Beside
+    it, the false-positive rates of the sensitive words and of PII detection on benchmarks/data/
+    safety_innocent.jsonl: 240 innocent zh/en texts (security training, law-enforcement news, pharmacy,
+    logistics ids, release notes, section numbers, numeric tables, file names like logo@2x.png, code) that
+    contain listed words or PII-like number shapes (the rules were tuned on it), and on a held-out set of 40
+    more written afterwards and never tuned on (safety_innocent_holdout.jsonl).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+INNOCENT = Path(__file__).with_name("data") / "safety_innocent.jsonl"
+# Written after the rules were tuned on INNOCENT and never tuned on: the honest estimate for unseen text.
+HOLDOUT = Path(__file__).with_name("data") / "safety_innocent_holdout.jsonl"
 ZH = "星河云图科技的研发部负责产品的设计与开发团队成员来自不同的城市大家在总部大楼一起工作市场部每个季度都会发布新的推广计划"
 EN = ("the research team designs and builds products while the finance team closes the books every month and "
       "customer support answers letters").split()
@@ -144,31 +152,12 @@ def part_dedup(n: int, workers: int) -> None:
 
 
 def part_words() -> None:
-    from opencc import OpenCC
+    from zaomo.safety.evaluate import evasion_catch, false_positives, read_texts
+    from zaomo.safety.matcher import SensitiveMatcher
 
-    from zaomo.safety.matcher import BUILTIN, SensitiveMatcher, read_wordlist
-
-    words = read_wordlist(BUILTIN)
-    m = SensitiveMatcher(words)
-    s2t = OpenCC("s2t")
-    homo = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"}
-
-    def variants(w: str) -> dict[str, str]:
-        chars = list(w)
-        full = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in w)
-        return {"plain": w, "spaces": " ".join(chars), "punctuation": "*".join(chars), "dots": "·".join(chars),
-                "zero-width": "\u200b".join(chars), "full-width": full, "traditional": s2t.convert(w),
-                "homoglyphs": "".join(homo.get(c, c) for c in w),
-                "mixed": " ".join(s2t.convert(c) if i % 2 else homo.get(c, c) for i, c in enumerate(chars))}
-
-    caught, total, missed = 0, 0, []
-    for w, _cat in words:
-        for kind, v in variants(w).items():
-            total += 1
-            if m.find(f"这段话里藏着{v}，请检查。"):
-                caught += 1
-            else:
-                missed.append(f"{kind}:{v}")
+    m = SensitiveMatcher.from_files([])  # built-in words and allowed phrases, as a Guard uses them
+    ev = evasion_catch(m)
+    fp = false_positives(read_texts(INNOCENT), m)
     rng = random.Random(2)
     text = "".join(doc(rng, 600) for _ in range(3000))
     mb = len(text.encode("utf-8")) / 2**20
@@ -176,8 +165,14 @@ def part_words() -> None:
     for i in range(0, len(text), 4096):
         m.find(text[i:i + 4096])
     dt = time.perf_counter() - t0
-    print(f"(c) sensitive words: {caught}/{total} evasion variants of {len(words)} built-in words caught "
-          f"({caught / total:.1%}); missed: {missed[:8]}; matching speed {mb / dt:.1f} MB/s on {mb:.1f} MB")
+    print(f"(c) sensitive words: {ev.caught}/{ev.total} evasion variants of {ev.words} built-in words caught "
+          f"({ev.rate:.1%}); missed: {ev.missed[:8]}; matching speed {mb / dt:.1f} MB/s on {mb:.1f} MB")
+    print(f"    false positives on {fp.texts} innocent zh/en texts ({INNOCENT.name}): sensitive words "
+          f"{len(fp.word_hits)} ({fp.word_rate:.1%}) {fp.word_hits[:5]}; PII {len(fp.pii_hits)} ({fp.pii_rate:.1%}) "
+          f"{fp.pii_hits[:5]}")
+    ho = false_positives(read_texts(HOLDOUT), m)
+    print(f"    held-out {ho.texts} innocent texts ({HOLDOUT.name}, never tuned on): sensitive words "
+          f"{len(ho.word_hits)} ({ho.word_rate:.1%}) {ho.word_hits[:6]}; PII {len(ho.pii_hits)} ({ho.pii_rate:.1%})")
 
 
 def main() -> None:

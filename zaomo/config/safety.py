@@ -14,7 +14,13 @@ Action = Literal["drop", "mask", "block", "refuse", "allow"]
 class SafetyConfig(Section):
     builtin_wordlist: bool = Field(True, description="use zaomo's built-in categories")
     wordlists: list[str] = Field(default_factory=list,
-                                 description="user word lists: lines of `word<TAB>category`")
+                                 description="user word lists: lines of `word<TAB>category[<TAB>context]`")
+    builtin_allowlist: bool = Field(True, description="use zaomo's built-in allowed phrases (security awareness, "
+                                    "law-enforcement news, 'bomb shelter'…)")
+    allowlists: list[str] = Field(default_factory=list,
+                                  description="user allow lists: lines of allowed phrases (`a|b…term`, `!exception`)")
+    allow: list[str] = Field(default_factory=list,
+                             description="allowed phrases given inline; a match they cover is not reported")
     actions: dict[str, Action] = Field(
         default_factory=lambda: {"violence": "refuse", "illegal": "refuse", "porn": "refuse",
                                  "politics": "refuse", "ads": "mask"},

@@ -1,6 +1,8 @@
 """Exact and near-duplicate removal. Exact: a hash of the normalised text. Near: MinHash-LSH
-(datasketch) over character 5-gram shingles for Chinese and word 3-gram shingles for English; the first
-record of a cluster in input order is kept, so the result is deterministic."""
+(datasketch) over character 5-gram shingles for Chinese and word 3-gram shingles for English; LSH only
+proposes candidates (any shared band), so each is verified by its estimated Jaccard similarity (the share of
+equal MinHash values) against the threshold before the record is called a duplicate. The first record of a
+cluster in input order is kept, so the result is deterministic."""
 
 from __future__ import annotations
 
@@ -76,6 +78,28 @@ class DiskSet:
         self.db.execute("INSERT OR IGNORE INTO exact VALUES (?, ?)", (h, rid))
 
 
+class DiskSigs:
+    """MinHash signatures by record id in SQLite (candidate verification beyond memory)."""
+
+    def __init__(self, path: Path):
+        import sqlite3
+
+        self.db = sqlite3.connect(str(path))
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("CREATE TABLE IF NOT EXISTS sigs (id TEXT PRIMARY KEY, hv BLOB)")
+
+    def __getitem__(self, rid: str) -> np.ndarray:
+        return np.frombuffer(self.db.execute("SELECT hv FROM sigs WHERE id=?", (rid,)).fetchone()[0], dtype=np.uint64)
+
+    def __setitem__(self, rid: str, hv: np.ndarray) -> None:
+        self.db.execute("INSERT OR REPLACE INTO sigs VALUES (?, ?)", (rid, hv.astype(np.uint64).tobytes()))
+
+
+def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """MinHash estimate of the Jaccard similarity: the share of permutations whose minimum agrees."""
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
 class Deduplicator:
     """Feed records in order; `check` says whether one duplicates an earlier one (and which). With
     `dedup.store: disk` the exact hashes and LSH buckets live in SQLite files under `work`."""
@@ -85,13 +109,14 @@ class Deduplicator:
         disk = cfg.store == "disk" and work is not None
         if disk:
             work.mkdir(parents=True, exist_ok=True)
-            for f in ("exact.sqlite", "lsh.sqlite"):
+            for f in ("exact.sqlite", "lsh.sqlite", "sigs.sqlite"):
                 (work / f).unlink(missing_ok=True)
         self.exact: dict[str, str] | DiskSet = DiskSet(work / "exact.sqlite") if disk else {}
         self.lsh: MinHashLSH | DiskLSH | None = None
         if cfg.near:
             self.lsh = (DiskLSH(work / "lsh.sqlite", cfg.threshold, cfg.num_perm) if disk
                         else MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm))
+        self.sigs: dict[str, np.ndarray] | DiskSigs = DiskSigs(work / "sigs.sqlite") if disk and cfg.near else {}
         self.clusters: dict[str, list[str]] = {}
         self._template: MinHash | None = None
 
@@ -104,7 +129,7 @@ class Deduplicator:
                        hashvalues=hashvalues)
 
     def close(self) -> None:
-        for part in (self.exact, self.lsh):
+        for part in (self.exact, self.lsh, self.sigs):
             if hasattr(part, "db"):
                 part.db.close()
 
@@ -129,10 +154,12 @@ class Deduplicator:
                 return "exact", keep
             self.exact[h] = rid
         if self.lsh is not None:
-            m = self._blank(np.asarray(sig if sig is not None else self.signature(text), dtype=np.uint64))
-            hits = sorted(self.lsh.query(m))
-            if hits:
-                self.clusters.setdefault(hits[0], []).append(rid)
-                return "near", hits[0]
+            hv = np.asarray(sig if sig is not None else self.signature(text), dtype=np.uint64)
+            m = self._blank(hv)
+            for cand in sorted(self.lsh.query(m)):  # LSH candidates; verified by their estimated Jaccard
+                if estimated_jaccard(hv, self.sigs[cand]) >= self.cfg.threshold:
+                    self.clusters.setdefault(cand, []).append(rid)
+                    return "near", cand
             self.lsh.insert(rid, m)
+            self.sigs[rid] = hv
         return None

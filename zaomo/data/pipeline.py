@@ -73,7 +73,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
 
     # 2. in order, in one place: ids, dedup, decontamination, split
     dedup = Deduplicator(cfg.dedup, work)
-    decon = NgramIndex.from_eval_dir(ws.eval_data_dir) if cfg.decontaminate else NgramIndex()
+    decon = NgramIndex.from_eval_dir(ws.eval_data_dir)  # with decontaminate off, overlaps are still reported
     samples: dict[str, list[dict]] = {}
     lengths_kept: list[int] = []
     lengths_dropped: list[int] = []

@@ -62,9 +62,33 @@ def plan_shards(inputs: list[Path], cfg: DataConfig, safety: SafetyConfig) -> li
     return shards
 
 
+# A chat example may be short ("翻译：hello" → "你好", "1+1=?" → "2"): it gets the filters that judge what a
+# text contains, not the statistics (length, language, symbol and digit ratios) a short message cannot support.
+SFT_FILTERS = ("garbled", "html", "ads", "repetition")
+
+
+def screen_text(text: str, cfg: DataConfig, guard) -> tuple[str, list, tuple[str, str] | None]:
+    """The safety policy on one text (a document or one message): (text with PII and mask-action words masked,
+    the PII findings masked, (step, reason) when the text must be quarantined)."""
+    from ..safety.pii import MASKS, mask_spans
+
+    g = guard.check(text, where="data")
+    pii = [f for f in g.findings if f.kind == "pii"]
+    if cfg.sensitive and not g.allowed:
+        return text, [], ("safety", g.reason)
+    if pii and cfg.pii == "drop":
+        return text, [], ("pii", ", ".join(f.category for f in pii))
+    words = [f for f in g.findings if f.kind == "word" and guard.word_action(f.category, "data") == "mask"]
+    masked_pii = pii if cfg.pii == "mask" else []
+    spans = (words if cfg.sensitive else []) + masked_pii
+    return (mask_spans(text, spans, MASKS) if spans else text), masked_pii, None
+
+
 def clean_document(doc, cfg: DataConfig, guard, filters, dedup) -> dict[str, Any]:
     """One document's outcome: {"kind": "keep", ...} with its record, exact hash and MinHash signature, or
-    {"kind": "reject", "step", "reason", ...}. Pure: no state shared between documents."""
+    {"kind": "reject", "step", "reason", ...}. Pure: no state shared between documents. Chat (SFT) records go
+    through the same policy as text, message by message; quality filters judge the text as written (before
+    masking, so the ads filter sees the ad words the safety policy masks), and what is kept is the masked text."""
     from .formats import chat_text, to_messages
     from .normalize import normalize_text
 
@@ -81,33 +105,30 @@ def clean_document(doc, cfg: DataConfig, guard, filters, dedup) -> dict[str, Any
             rec = to_messages(doc.record or {"messages": [{"role": "user", "content": doc.text}]})
         except ValueError as e:
             return reject("format", str(e), {**base, "record": doc.record})
-        for m in rec["messages"]:
+        written = []
+        for i, m in enumerate(rec["messages"]):
             m["content"] = normalize_text(m["content"], cfg.normalize)
-            g = guard.check(m["content"], where="data")
-            if not g.allowed and cfg.sensitive:
-                return reject("safety", g.reason, {**base, "messages": rec["messages"]}, m["content"])
-            if g.action == "mask" and cfg.pii == "mask":
-                m["content"] = g.text
-        record: dict[str, Any] = {"id": doc.id, "messages": rec["messages"], "source": doc.source}
-        text = chat_text(record)
-    else:
-        text = normalize_text(doc.text, cfg.normalize)
-        record = {**base, "text": text}
-        g = guard.check(text, where="data")
-        pii = [f for f in g.findings if f.kind == "pii"]
-        if cfg.sensitive and not g.allowed:
-            return reject("safety", g.reason, record, text)
-        if pii and cfg.pii == "drop":
-            return reject("pii", ", ".join(f.category for f in pii), record, text)
-        if g.action == "mask" and cfg.pii == "mask":
-            for f in pii:
+            written.append(m["content"])
+            m["content"], found, rejected = screen_text(m["content"], cfg, guard)
+            if rejected:
+                return reject(rejected[0], f"message {i} ({m['role']}): {rejected[1]}",
+                              {**base, "messages": rec["messages"]}, m["content"])
+            for f in found:
                 masked[f.category] = masked.get(f.category, 0) + 1
-            text = g.text
-            record["text"] = text
-        for name, fn in filters:
-            reason = fn(text)
-            if reason:
-                return reject(name, reason, record, text)
+        record: dict[str, Any] = {"id": doc.id, "messages": rec["messages"], "source": doc.source}
+        text, as_written = chat_text(record), "\n".join(written)
+    else:
+        as_written = normalize_text(doc.text, cfg.normalize)
+        text, found, rejected = screen_text(as_written, cfg, guard)
+        record = {**base, "text": text}
+        if rejected:
+            return reject(rejected[0], rejected[1], {**base, "text": as_written}, as_written)
+        for f in found:
+            masked[f.category] = masked.get(f.category, 0) + 1
+    for name, fn in filters:
+        reason = fn(as_written)
+        if reason:
+            return reject(name, reason, record, text)
     return {"kind": "keep", "record": record, "text": text, "encoding": enc, "masked": masked,
             "exact": text_hash(text) if cfg.dedup.exact else None, "sig": dedup.signature(text)}
 
@@ -126,7 +147,7 @@ def clean_shard(args: tuple[Shard, dict, dict, str, str]) -> int:
     cfg, scfg = DataConfig(**data_cfg), SafetyConfig(**safety_cfg)
     guard, filters, dedup = Guard(scfg, Path(ws_root)), make_filters(cfg.filters), Deduplicator(cfg.dedup)
     if cfg.kind == "sft":
-        filters = []
+        filters = [(name, fn) for name, fn in filters if name in SFT_FILTERS]
     out, done = shard_paths(Path(work), shard)
     n = 0
     with atomic_open(out, "w") as f:

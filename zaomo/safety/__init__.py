@@ -43,9 +43,12 @@ class Guard:
         self.cfg = cfg or SafetyConfig()
         base = Path(root) if root else Path(".")
         paths = [p if Path(p).is_absolute() else base / p for p in self.cfg.wordlists]
-        self.matcher = SensitiveMatcher.from_files(paths, builtin=self.cfg.builtin_wordlist)
+        allow = [p if Path(p).is_absolute() else base / p for p in self.cfg.allowlists]
+        self.matcher = SensitiveMatcher.from_files(paths, builtin=self.cfg.builtin_wordlist, allow_paths=allow,
+                                                   builtin_allow=self.cfg.builtin_allowlist, allow=self.cfg.allow)
 
-    def _word_action(self, category: str, where: str) -> str:
+    def word_action(self, category: str, where: str) -> str:
+        """The action for a word of `category` at `where` (data cleaning drops what serving refuses)."""
         action = self.cfg.actions.get(category, "refuse")
         if where == "data" and action in ("block", "refuse"):
             return "drop"
@@ -57,7 +60,7 @@ class Guard:
         findings: list[Finding] = []
         action, reasons = "allow", []
         for f in self.matcher.find(text):
-            a = self._word_action(f.category, where)
+            a = self.word_action(f.category, where)
             findings.append(f)
             if SEVERITY[a] > SEVERITY[action]:
                 action = a
@@ -73,7 +76,8 @@ class Guard:
         if SEVERITY[action] >= 2:
             return GuardResult(False, action, text, findings, "; ".join(reasons))
         masked = text
-        to_mask = [f for f in findings if f.kind == "pii" or (f.kind == "word" and action == "mask")]
+        to_mask = [f for f in findings
+                   if f.kind == "pii" or (f.kind == "word" and self.word_action(f.category, where) == "mask")]
         if to_mask:
             masked = mask_spans(text, to_mask, MASKS)
             action = "mask"

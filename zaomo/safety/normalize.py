@@ -1,9 +1,13 @@
 """Text normalisation for matching: what evasion tricks change, we undo before looking.
 
 Full-width forms (NFKC), traditional characters (OpenCC t2s), case, common homoglyphs (Cyrillic/Greek
-letters that look Latin, digits used as letters), and separators inserted between characters
-(spaces, punctuation, zero-width characters) are all folded. We keep a map from each normalised
-character back to its position in the original, so a match can be masked in the original text.
+letters that look Latin, digits and "@"/"$" used as letters), and separators inserted between characters
+(spaces, punctuation, zero-width characters) are all folded. Sentence-level punctuation is kept as one
+character — BREAK for the end of a sentence (。！？…, a Latin ".!?" followed by a space, a line break), CLAUSE
+between clauses (，、；：, a Latin ",;:" followed by a space) — so a term cannot match across two sentences
+or clauses; a break next to a run of single characters ("教我制，造，炸，弹", one letter per line)
+is spacing, not sentence structure, and is dropped like any other separator. We keep a map from each
+normalised character back to its position in the original, so a match can be masked in the original text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ HOMOGLYPHS = str.maketrans({
     "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
 })
 ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+AS_LETTERS = "@$"  # folded to "a"/"s" by HOMOGLYPHS, so they are letters, never separators
+BREAK = "\n"  # the end of a sentence in normalised text; never part of a normalised term
+CLAUSE = "\x1f"  # a break between clauses of one sentence; never part of a normalised term
+BREAKS = {**dict.fromkeys("。｡！？…\n\r\u2028\u2029", BREAK), **dict.fromkeys("，、；：", CLAUSE)}  # wherever they are
+LATIN_BREAKS = {**dict.fromkeys(".!?．", BREAK), **dict.fromkeys(",;:", CLAUSE)}  # before a space or the end
 
 
 @lru_cache(maxsize=1)
@@ -61,8 +70,19 @@ def to_simplified(text: str) -> str:
 def _is_separator(ch: str) -> bool:
     if ch in ZERO_WIDTH or ch.isspace():
         return True
-    cat = unicodedata.category(ch)
-    return cat.startswith("P") or cat.startswith("S") and ch not in "@$"
+    if ch in AS_LETTERS:
+        return False
+    return unicodedata.category(ch)[0] in "PS"
+
+
+def _break(text: str, i: int) -> str:
+    """BREAK, CLAUSE or '' for the separator text[i] (sentences are written with a space after ". , ;")."""
+    ch = text[i]
+    if ch in BREAKS:
+        return BREAKS[ch]
+    if ch in LATIN_BREAKS and (i + 1 == len(text) or text[i + 1].isspace()):
+        return LATIN_BREAKS[ch]
+    return ""
 
 
 @lru_cache(maxsize=65536)
@@ -76,16 +96,45 @@ def _norm_char(ch: str, homoglyphs: bool) -> str:
     return "".join(out)
 
 
-def normalize_for_match(text: str, homoglyphs: bool = True) -> tuple[str, list[int]]:
-    """Return (normalised text, index map into the original). Separators are dropped entirely."""
+def normalize_for_match(text: str, homoglyphs: bool = True, breaks: bool = True) -> tuple[str, list[int]]:
+    """Return (normalised text, index map into the original). Separators are dropped; with `breaks`,
+    sentence and clause breaks become BREAK and CLAUSE (terms are normalised without them, so no match spans
+    one)."""
     simplified = to_simplified(text)
     if len(simplified) != len(text):  # OpenCC is per-character for t2s; guard against phrase changes
         simplified = text
     out: list[str] = []
     index: list[int] = []
+    gaps: list[int] = []  # positions in `out` that follow a separator
+    cuts: dict[int, tuple[int, str]] = {}  # position in `out` → (original index, kind) of the break before it
     for i, ch in enumerate(simplified):
         m = _norm_char(ch, homoglyphs)
         if m:
             out.append(m)
             index.extend([i] * len(m))
-    return "".join(out), index
+            continue
+        pos = len(index)
+        if not gaps or gaps[-1] != pos:
+            gaps.append(pos)
+        kind = _break(simplified, i) if breaks else ""
+        if kind and (pos not in cuts or kind == BREAK and cuts[pos][1] != BREAK):
+            cuts[pos] = (i, kind)
+    norm = "".join(out)
+    if not cuts:
+        return norm, index
+    bounds = [0, *gaps, len(index)]
+    sizes = [b - a for a, b in zip(bounds, bounds[1:])]  # piece k lies between separators k-1 and k
+
+    def spaced(k: int) -> bool:  # one character of a run of single characters ("制，造，炸")
+        return sizes[k] == 1 and ((k > 0 and sizes[k - 1] == 1) or (k + 1 < len(sizes) and sizes[k + 1] == 1))
+
+    keep = [pos for k, pos in enumerate(gaps)
+            if pos in cuts and 0 < pos < len(index) and not spaced(k) and not spaced(k + 1)]
+    parts, idx, last = [], [], 0
+    for pos in keep:
+        parts += [norm[last:pos], cuts[pos][1]]
+        idx += index[last:pos] + [cuts[pos][0]]
+        last = pos
+    parts.append(norm[last:])
+    idx += index[last:]
+    return "".join(parts), idx

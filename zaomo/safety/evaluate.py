@@ -1,0 +1,94 @@
+"""Measuring the safety filters both ways: evasion variants of every listed word must be caught, and innocent
+texts that merely contain listed words or number shapes must not be flagged. Shared by the benchmark
+(benchmarks/bench_data.py) and the tests, so both report the same numbers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .matcher import BUILTIN, CONTEXTS, SensitiveMatcher, read_wordlist
+from .pii import find_pii
+
+HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і"}  # Latin → Cyrillic
+
+
+def evasion_variants(word: str) -> dict[str, str]:
+    """The tricks people use to slip a word past a filter, one variant per trick."""
+    s2t = _s2t()
+    chars = list(word)
+    full = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in word)
+    return {"plain": word, "spaces": " ".join(chars), "punctuation": "*".join(chars), "dots": "·".join(chars),
+            "zero-width": "\u200b".join(chars), "full-width": full, "traditional": s2t(word),
+            "homoglyphs": "".join(HOMOGLYPHS.get(c, c) for c in word),
+            "mixed": " ".join(s2t(c) if i % 2 else HOMOGLYPHS.get(c, c) for i, c in enumerate(chars))}
+
+
+def _s2t():
+    from opencc import OpenCC
+
+    try:
+        return OpenCC("s2t").convert
+    except Exception:  # the binary package wants 's2t.json'
+        return OpenCC("s2t.json").convert
+
+
+@dataclass
+class EvasionResult:
+    caught: int = 0
+    total: int = 0
+    words: int = 0
+    missed: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.caught / max(1, self.total)
+
+
+def evasion_catch(matcher: SensitiveMatcher, words: list[tuple[str, str, str]] | None = None) -> EvasionResult:
+    """Every variant of every word inside a sentence (a word that needs a context is given one)."""
+    words = read_wordlist(BUILTIN) if words is None else words
+    res = EvasionResult(words=len(words))
+    for w, _cat, ctx in words:
+        tail = CONTEXTS[ctx].example if ctx else ""
+        for kind, v in evasion_variants(w).items():
+            res.total += 1
+            if matcher.find(f"这段话里藏着{v}{tail}，请检查。"):
+                res.caught += 1
+            else:
+                res.missed.append(f"{kind}:{v}")
+    return res
+
+
+@dataclass
+class FalsePositives:
+    texts: int = 0
+    word_hits: list[tuple[str, str]] = field(default_factory=list)  # (id, what matched)
+    pii_hits: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def word_rate(self) -> float:
+        return len(self.word_hits) / max(1, self.texts)
+
+    @property
+    def pii_rate(self) -> float:
+        return len(self.pii_hits) / max(1, self.texts)
+
+
+def read_texts(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def false_positives(rows: Iterable[dict], matcher: SensitiveMatcher,
+                    pii_types: list[str] | None = None) -> FalsePositives:
+    """Share of innocent texts ({"id", "text"}) with any sensitive-word finding, and with any PII finding."""
+    res = FalsePositives()
+    for r in rows:
+        res.texts += 1
+        if words := matcher.find(r["text"]):
+            res.word_hits.append((r["id"], ", ".join(f.match for f in words)))
+        if pii := find_pii(r["text"], pii_types):
+            res.pii_hits.append((r["id"], ", ".join(f"{f.category}:{f.match}" for f in pii)))
+    return res
