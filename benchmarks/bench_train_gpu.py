@@ -83,6 +83,18 @@ def run_zaomo(root: Path, case: str, steps: int, smoke: bool) -> dict:
     if smoke:
         over += ["model.hidden_size=64", "model.num_layers=2", "model.num_heads=4", "model.num_kv_heads=2",
                  "model.intermediate_size=128"]
+    if method != "full":  # LoRA/QLoRA fine-tune a pretrained base: a random one of the preset, saved as HF
+        from transformers import AutoTokenizer
+
+        from zaomo.model.build import build_model
+        from zaomo.model.load import save_model
+
+        shape = Workspace.open(root, overrides=[o for o in over if not o.startswith("train.method")])
+        base = root / f"base-{case}"
+        if not base.exists():
+            tok = AutoTokenizer.from_pretrained(shape.tokenizer_dir)
+            save_model(build_model(shape.cfg.model, tok, seed=0), tok, base)
+        over.append(f"model.base={base}")
     ws = Workspace.open(root, overrides=over)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -171,8 +183,6 @@ def main() -> None:
     if not torch.cuda.is_available() and not a.smoke:
         sys.exit("bench_train_gpu.py needs a CUDA GPU (use --smoke to check the script on CPU)")
     cases = list(CASES) if a.case == "all" else [a.case]
-    if not torch.cuda.is_available():
-        cases = [c for c in cases if not c.startswith("qlora")]
     print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}, "
           f"torch {torch.__version__}")
     for case in cases:
