@@ -149,19 +149,19 @@ RESUME_SCRIPT = textwrap.dedent("""
     from zaomo.workspace import Workspace
     root, overrides, resume, kill_at = sys.argv[1], sys.argv[2].split("|"), sys.argv[3] or None, int(sys.argv[4])
     if kill_at:
-        save = loop.save_checkpoint
-        def save_then_die(root_, step, *a, **k):
-            out = save(root_, step, *a, **k)
-            if step >= kill_at:  # the checkpoint is on disk: die the hardest way, mid-run
+        write = loop.MetricsLog.write
+        def write_then_die(self, row):
+            write(self, row)
+            if row.get("step") == kill_at:  # between two checkpoints: die the hardest way, mid-run
                 os.kill(os.getpid(), signal.SIGKILL)
-            return out
-        loop.save_checkpoint = save_then_die
+        loop.MetricsLog.write = write_then_die
     loop.run_training(Workspace.open(root, overrides=overrides), progress=False, resume=resume)
 """)
 
 
 def test_sigkill_and_resume_gives_identical_losses(pretrained, tmp_path):
-    """Kill a run with SIGKILL mid-way, resume it, and compare every later step with an uninterrupted run."""
+    """SIGKILL a run between two checkpoints (step 14; checkpoints every 4), resume it, and compare every step
+    with an uninterrupted run: the steps after the last checkpoint are redone exactly."""
     root, base = pretrained
     common = BASE + ["train.stage=sft", "train.method=lora", "train.max_steps=24", "train.save_every=4",
                      f"train.init_from={base.model_dir}", "train.lora.dropout=0.1"]
@@ -173,7 +173,7 @@ def test_sigkill_and_resume_gives_identical_losses(pretrained, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     runs_before = set((root / "runs").iterdir())
     killed = subprocess.run([sys.executable, str(script), str(root), "|".join(common + ["train.output_name=killed"]),
-                             "", "12"], env=env, capture_output=True, text=True, timeout=300)
+                             "", "14"], env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     (killed_dir,) = [p for p in (root / "runs").iterdir() if p not in runs_before]
     assert max(int(p.name.split("-")[1]) for p in (killed_dir / "checkpoints").glob("step-*")) == 12

@@ -11,15 +11,10 @@ from pathlib import Path
 
 from ..utils.io import atomic_write_json, iter_jsonl
 from ..workspace import Workspace
+from .chat import CHATML, set_template
 
 EOS_DOC, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 SPECIAL = [EOS_DOC, IM_START, IM_END]
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 
 
 def _texts(files: list[Path], max_chars: int) -> Iterator[str]:
@@ -71,6 +66,8 @@ def train_tokenizer(ws: Workspace, files: list[Path] | None = None) -> Path:
         if not src:
             raise ValueError("tokenizer.kind=pretrained needs tokenizer.path or model.base")
         tok = AutoTokenizer.from_pretrained(src)
+        if cfg.chat_template:
+            set_template(tok, cfg.chat_template, ws.root)
         tok.save_pretrained(ws.tokenizer_dir)
         return ws.tokenizer_dir
     files = files or [ws.clean_dir / "train.jsonl"]
@@ -79,6 +76,9 @@ def train_tokenizer(ws: Workspace, files: list[Path] | None = None) -> Path:
             raise FileNotFoundError(f"{f} not found: run `zaomo data run` first, or pass training files")
     tok = train_bpe(_texts(files, cfg.max_train_chars), cfg.vocab_size, ws.tokenizer_dir, cfg.min_frequency,
                     ws.cfg.model.seq_len)
+    if cfg.chat_template and cfg.chat_template != "chatml":  # ChatML is the trained BPE's own
+        set_template(tok, cfg.chat_template, ws.root)
+        tok.save_pretrained(ws.tokenizer_dir)
     val = ws.clean_dir / "val.jsonl"
     sample = [r.get("text", "") for r in iter_jsonl(val)] if val.exists() else []
     sample = sample or list(_texts(files, 200_000))
