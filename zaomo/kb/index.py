@@ -1,5 +1,6 @@
-"""The knowledge base: chunks on disk (chunks.jsonl) and a BM25 index (bm25s) over jieba-segmented
-Chinese and lower-cased English words, so retrieval works with no model at all; with an embedding model,
+"""The knowledge base: chunks on disk (chunks.jsonl) and a BM25 index (bm25s) over search terms (jieba
+search-mode Chinese words; stemmed English words without stop words; identifiers such as v1.2.3 whole, see
+terms.py), so retrieval works with no model at all; with an embedding model,
 dense retrieval (FAISS or Milvus) alone or fused with BM25 (RRF), and an optional cross-encoder reranker.
 Chunks are measured in tokens of the model's tokenizer when one is given, else in characters.
 
@@ -16,9 +17,9 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.text import segment
 from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
 from .chunk import Chunk, char_len, chunk_document
+from .terms import SearchTerms
 
 OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri")
 
@@ -51,6 +52,7 @@ class KnowledgeBase:
         self._retriever = None
         self._lock = threading.RLock()
         self._count = self._counter(tokenizer)
+        self._terms = SearchTerms()
         self._encoder = self._reranker = self._vectors = None
         self._vec_pos: dict[str, int] = {}
 
@@ -184,7 +186,7 @@ class KnowledgeBase:
                 self._retriever = None
                 return
             r = bm25s.BM25()
-            r.index([segment(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
+            r.index([self._terms(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
             self._retriever = r
             tmp = self.path / ".bm25.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -252,7 +254,7 @@ class KnowledgeBase:
             return hits
 
     def _bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        q = segment(query)
+        q = self._terms(query)
         if not q:
             return []
         docs, scores = self._retriever.retrieve([q], k=min(k, len(self.chunks)), show_progress=False)
