@@ -35,6 +35,26 @@ class Hit:
     title: str
 
 
+def record_part(doc, taken: set[str]) -> str | None:
+    """Name of one record of a multi-record file, for its chunk ids: the record's own `id` (stable when other
+    records are inserted or removed), else its place — `L<line>` (JSONL, CSV), `R<row>` (Parquet), `I<item>`
+    (a JSON array), `p<page>` (PDF); None for a whole-file document. Unique within the file (`taken`)."""
+    if doc.id == doc.source:
+        return None
+    m = doc.meta
+    place = (f"p{m['page']}" if m.get("page") else f"L{m['line']}" if m.get("line") else
+             f"R{m['row']}" if m.get("row") else f"I{m['item']}" if m.get("item") else doc.id)
+    own = (doc.record or {}).get("id")
+    part = str(own) if own not in (None, "") else place
+    if part in taken:  # a repeated record id: its place instead
+        part = place
+    n, base = 1, part
+    while part in taken:
+        part, n = f"{base}~{n}", n + 1
+    taken.add(part)
+    return part
+
+
 class KnowledgeBase:
     def __init__(self, path: Path, chunk_tokens: int = 200, overlap_tokens: int = 20, min_score: float = 0.0, *,
                  tokenizer: str | None = None, retriever: str = "bm25", embedding: str | None = None,
@@ -123,14 +143,17 @@ class KnowledgeBase:
             self._docs, self._docs_of = {c.doc_id for c in self.chunks}, self.chunks
         return self._docs
 
-    def add_text(self, doc_id: str, text: str, page: int | None = None, replace: bool = True) -> int:
-        """Add (or replace) one document; returns its number of chunks."""
+    def add_text(self, doc_id: str, text: str, page: int | None = None, replace: bool = True,
+                 part: str | None = None) -> int:
+        """Add (or replace) one document, or with `replace=False` one more record of it (`part` names the
+        record, keeping chunk ids unique); returns its number of chunks."""
         if not text.strip():
             raise ValueError(f"document {doc_id!r} is empty; nothing to index")
         with self._lock:
             if replace and doc_id in self._doc_ids():  # linear only when a document is really replaced
                 self.chunks = [c for c in self.chunks if c.doc_id != doc_id]
-            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page)
+            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page,
+                                 part=part)
             self.chunks += new
             self._docs.update(c.doc_id for c in new)
             self._retriever = None
@@ -152,6 +175,7 @@ class KnowledgeBase:
         from ..data.readers import ReadProblem, iter_documents
 
         added: dict[str, int] = {}
+        parts: dict[str, set[str]] = {}
         problems: list[str] = []
         for p in paths:
             p = Path(p)
@@ -170,8 +194,10 @@ class KnowledgeBase:
                 if not text.strip():
                     problems.append(f"{doc.source}: empty document")
                     continue
+                part = record_part(doc, parts.setdefault(doc.source, set()))
                 added[doc.source] = added.get(doc.source, 0) + self.add_text(doc.source, text, doc.meta.get("page"),
-                                                                              replace=doc.source not in added)
+                                                                              replace=doc.source not in added,
+                                                                              part=part)
         self._reindex()
         self.save()
         self.problems = problems
