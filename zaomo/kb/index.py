@@ -21,7 +21,8 @@ from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
 from .chunk import Chunk, char_len, chunk_document
 from .terms import SearchTerms
 
-OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri")
+OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri", "query_prefix",
+           "passage_prefix")
 
 
 @dataclass
@@ -59,11 +60,12 @@ class KnowledgeBase:
     def __init__(self, path: Path, chunk_tokens: int = 200, overlap_tokens: int = 20, min_score: float = 0.0, *,
                  tokenizer: str | None = None, retriever: str = "bm25", embedding: str | None = None,
                  reranker: str | None = None, min_similarity: float = 0.0, store: str = "faiss",
-                 store_uri: str | None = None):
+                 store_uri: str | None = None, query_prefix: str | None = None, passage_prefix: str | None = None):
         self.path = Path(path)
         self.chunk_tokens, self.overlap_tokens, self.min_score = chunk_tokens, overlap_tokens, min_score
         self.tokenizer, self.retriever, self.embedding, self.reranker = tokenizer, retriever, embedding, reranker
         self.min_similarity, self.store, self.store_uri = min_similarity, store, store_uri
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix  # None: the encoder's own
         if retriever != "bm25" and not embedding:
             raise ValueError(f"kb.retriever={retriever} needs kb.embedding (a local encoder dir or hub id)")
         self.chunks: list[Chunk] = []
@@ -94,7 +96,8 @@ class KnowledgeBase:
         if self._vectors is None and self.retriever != "bm25":
             from .dense import Encoder, FaissStore, MilvusStore
 
-            self._encoder = Encoder(self.embedding)
+            self._encoder = Encoder(self.embedding, query_prefix=self.query_prefix,
+                                    passage_prefix=self.passage_prefix)
             if self.store == "milvus":
                 uri = self.store_uri or str(self.path / "milvus.db")
                 name = "zaomo_" + hashlib.blake2b(str(self.path.resolve()).encode(), digest_size=6).hexdigest()
@@ -289,4 +292,4 @@ class KnowledgeBase:
     def _dense_search(self, query: str, k: int) -> list[tuple[int, float]]:
         enc, store = self._dense()
         pos = self._vec_pos
-        return [(pos[key], s) for key, s in store.search(enc.encode([query])[0], k) if key in pos]
+        return [(pos[key], s) for key, s in store.search(enc.encode([query], "query")[0], k) if key in pos]
