@@ -21,6 +21,11 @@ class KBConfig(Section):
         "bm25", description="bm25 over jieba words (needs no model); dense (needs kb.embedding); hybrid: "
         "both fused by reciprocal rank")
     embedding: str | None = Field(None, description="encoder for dense/hybrid: local HF dir or hub id")
+    query_prefix: str | None = Field(
+        None, description="text put before each query for the encoder; null: the encoder's own "
+        "(config_sentence_transformers.json prompts, else BGE's instruction / E5's 'query: ' by model name)")
+    passage_prefix: str | None = Field(None, description="text put before each passage for the encoder; null: the "
+                                       "encoder's own (as query_prefix; E5: 'passage: ')")
     reranker: str | None = Field(None, description="optional cross-encoder (sequence-classification) dir or id")
     min_similarity: float = Field(0.0, ge=-1, le=1, description="cosine floor for dense hits")
     store: Literal["faiss", "milvus"] = Field("faiss", description="vector store: FAISS files in the KB "

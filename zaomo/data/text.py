@@ -1,4 +1,5 @@
-"""Language-aware text utilities: Chinese detection and segmentation (jieba) for stats, BM25, metrics."""
+"""Language-aware text utilities: Chinese detection and segmentation (jieba) for stats and metrics (the knowledge
+base's BM25 has its own search terms: zaomo.kb.terms)."""
 
 from __future__ import annotations
 

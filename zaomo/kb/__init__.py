@@ -26,7 +26,8 @@ def build_kb(ws: Workspace, name: str | None = None) -> KnowledgeBase:
     kb = KnowledgeBase(path, cfg.chunk_tokens, cfg.overlap_tokens, cfg.min_score, tokenizer=tok,
                        retriever=cfg.retriever, embedding=cfg.embedding and _model_ref(ws, cfg.embedding),
                        reranker=cfg.reranker and _model_ref(ws, cfg.reranker), min_similarity=cfg.min_similarity,
-                       store=cfg.store, store_uri=cfg.store_uri)
+                       store=cfg.store, store_uri=cfg.store_uri, query_prefix=cfg.query_prefix,
+                       passage_prefix=cfg.passage_prefix)
     kb.add([ws.path(s) for s in cfg.sources], guard=Guard(ws.cfg.safety, ws.root))
     return kb
 

@@ -1,5 +1,5 @@
-"""Dense retrieval: an encoder (any local or hub Hugging Face encoder, mean-pooled and normalised, or a
-sentence-transformers model), vector stores (FAISS in the knowledge-base folder, or Milvus — Milvus Lite
+"""Dense retrieval: an encoder (any local or hub Hugging Face encoder, pooled and prefixed as its
+sentence-transformers config says, normalised), vector stores (FAISS in the knowledge-base folder, or Milvus — Milvus Lite
 in a local file for one machine, a Milvus server by URL beyond it), a cross-encoder reranker, and
 reciprocal-rank fusion for hybrid search. All optional: BM25 alone needs none of it."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -18,13 +19,22 @@ IVF_FROM = 1_000_000
 
 
 class Encoder:
-    """Text → unit vectors. A folder holding a sentence-transformers model (modules.json) uses that library
-    when installed (its pooling and normalisation); any other encoder uses transformers with mean pooling."""
+    """Text → unit vectors, pooled and prefixed as the encoder expects (zaomo.model.embed.encoder_spec reads
+    that from its sentence-transformers files, local or hub). Queries and passages are encoded with their own
+    prefixes (BGE's query instruction, E5's "query: "/"passage: "); `query_prefix`/`passage_prefix` override
+    them. An encoder with modules beyond Transformer/Pooling/Normalize runs through sentence-transformers."""
 
-    def __init__(self, name_or_path: str, device: str = "cpu", max_length: int = 512, batch_size: int = 32):
-        self.name, self.device, self.max_length, self.batch_size = name_or_path, device, max_length, batch_size
+    def __init__(self, name_or_path: str, device: str = "cpu", max_length: int = 512, batch_size: int = 32,
+                 query_prefix: str | None = None, passage_prefix: str | None = None):
+        from ..model.embed import encoder_spec
+
+        self.name, self.device, self.batch_size = name_or_path, device, batch_size
+        spec = encoder_spec(name_or_path)
+        self.pooling, self.max_length = spec.pooling, min(max_length, spec.max_length or max_length)
+        self.prefix = {"query": spec.query_prefix if query_prefix is None else query_prefix,
+                       "passage": spec.passage_prefix if passage_prefix is None else passage_prefix}
         self._st = None
-        if (Path(name_or_path) / "modules.json").exists():
+        if spec.needs_st:
             from ..utils.env import optional_import
 
             st = optional_import("sentence_transformers", "dense", "a sentence-transformers encoder")
@@ -32,15 +42,17 @@ class Encoder:
             return
         from transformers import AutoModel, AutoTokenizer
 
-        self.tok = AutoTokenizer.from_pretrained(name_or_path)
-        self.model = AutoModel.from_pretrained(name_or_path).to(device).eval()
+        sub = {"subfolder": spec.subfolder} if spec.subfolder else {}
+        self.tok = AutoTokenizer.from_pretrained(name_or_path, **sub)
+        self.model = AutoModel.from_pretrained(name_or_path, **sub).to(device).eval()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], kind: Literal["passage", "query"] = "passage") -> np.ndarray:
+        texts = [self.prefix[kind] + t for t in texts]
         if self._st is not None:
-            return np.asarray(self._st.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
-        from ..model.embed import mean_pool_embed
+            return np.asarray(self._st.encode(texts, normalize_embeddings=True), dtype=np.float32)
+        from ..model.embed import embed_texts
 
-        return mean_pool_embed(self.model, self.tok, texts, self.max_length, self.batch_size)[0]
+        return embed_texts(self.model, self.tok, texts, self.max_length, self.batch_size, self.pooling)[0]
 
 
 class Reranker:

@@ -1,5 +1,6 @@
-"""The knowledge base: chunks on disk (chunks.jsonl) and a BM25 index (bm25s) over jieba-segmented
-Chinese and lower-cased English words, so retrieval works with no model at all; with an embedding model,
+"""The knowledge base: chunks on disk (chunks.jsonl) and a BM25 index (bm25s) over search terms (jieba
+search-mode Chinese words; stemmed English words without stop words; identifiers such as v1.2.3 whole, see
+terms.py), so retrieval works with no model at all; with an embedding model,
 dense retrieval (FAISS or Milvus) alone or fused with BM25 (RRF), and an optional cross-encoder reranker.
 Chunks are measured in tokens of the model's tokenizer when one is given, else in characters.
 
@@ -16,11 +17,12 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.text import segment
 from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
 from .chunk import Chunk, char_len, chunk_document
+from .terms import SearchTerms
 
-OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri")
+OPTIONS = ("tokenizer", "retriever", "embedding", "reranker", "min_similarity", "store", "store_uri", "query_prefix",
+           "passage_prefix")
 
 
 @dataclass
@@ -34,15 +36,36 @@ class Hit:
     title: str
 
 
+def record_part(doc, taken: set[str]) -> str | None:
+    """Name of one record of a multi-record file, for its chunk ids: the record's own `id` (stable when other
+    records are inserted or removed), else its place — `L<line>` (JSONL, CSV), `R<row>` (Parquet), `I<item>`
+    (a JSON array), `p<page>` (PDF); None for a whole-file document. Unique within the file (`taken`)."""
+    if doc.id == doc.source:
+        return None
+    m = doc.meta
+    place = (f"p{m['page']}" if m.get("page") else f"L{m['line']}" if m.get("line") else
+             f"R{m['row']}" if m.get("row") else f"I{m['item']}" if m.get("item") else doc.id)
+    own = (doc.record or {}).get("id")
+    part = str(own) if own not in (None, "") else place
+    if part in taken:  # a repeated record id: its place instead
+        part = place
+    n, base = 1, part
+    while part in taken:
+        part, n = f"{base}~{n}", n + 1
+    taken.add(part)
+    return part
+
+
 class KnowledgeBase:
     def __init__(self, path: Path, chunk_tokens: int = 200, overlap_tokens: int = 20, min_score: float = 0.0, *,
                  tokenizer: str | None = None, retriever: str = "bm25", embedding: str | None = None,
                  reranker: str | None = None, min_similarity: float = 0.0, store: str = "faiss",
-                 store_uri: str | None = None):
+                 store_uri: str | None = None, query_prefix: str | None = None, passage_prefix: str | None = None):
         self.path = Path(path)
         self.chunk_tokens, self.overlap_tokens, self.min_score = chunk_tokens, overlap_tokens, min_score
         self.tokenizer, self.retriever, self.embedding, self.reranker = tokenizer, retriever, embedding, reranker
         self.min_similarity, self.store, self.store_uri = min_similarity, store, store_uri
+        self.query_prefix, self.passage_prefix = query_prefix, passage_prefix  # None: the encoder's own
         if retriever != "bm25" and not embedding:
             raise ValueError(f"kb.retriever={retriever} needs kb.embedding (a local encoder dir or hub id)")
         self.chunks: list[Chunk] = []
@@ -51,6 +74,7 @@ class KnowledgeBase:
         self._retriever = None
         self._lock = threading.RLock()
         self._count = self._counter(tokenizer)
+        self._terms = SearchTerms()
         self._encoder = self._reranker = self._vectors = None
         self._vec_pos: dict[str, int] = {}
 
@@ -72,7 +96,8 @@ class KnowledgeBase:
         if self._vectors is None and self.retriever != "bm25":
             from .dense import Encoder, FaissStore, MilvusStore
 
-            self._encoder = Encoder(self.embedding)
+            self._encoder = Encoder(self.embedding, query_prefix=self.query_prefix,
+                                    passage_prefix=self.passage_prefix)
             if self.store == "milvus":
                 uri = self.store_uri or str(self.path / "milvus.db")
                 name = "zaomo_" + hashlib.blake2b(str(self.path.resolve()).encode(), digest_size=6).hexdigest()
@@ -121,14 +146,17 @@ class KnowledgeBase:
             self._docs, self._docs_of = {c.doc_id for c in self.chunks}, self.chunks
         return self._docs
 
-    def add_text(self, doc_id: str, text: str, page: int | None = None, replace: bool = True) -> int:
-        """Add (or replace) one document; returns its number of chunks."""
+    def add_text(self, doc_id: str, text: str, page: int | None = None, replace: bool = True,
+                 part: str | None = None) -> int:
+        """Add (or replace) one document, or with `replace=False` one more record of it (`part` names the
+        record, keeping chunk ids unique); returns its number of chunks."""
         if not text.strip():
             raise ValueError(f"document {doc_id!r} is empty; nothing to index")
         with self._lock:
             if replace and doc_id in self._doc_ids():  # linear only when a document is really replaced
                 self.chunks = [c for c in self.chunks if c.doc_id != doc_id]
-            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page)
+            new = chunk_document(doc_id, text, self.chunk_tokens, self.overlap_tokens, self._count, page=page,
+                                 part=part)
             self.chunks += new
             self._docs.update(c.doc_id for c in new)
             self._retriever = None
@@ -150,6 +178,7 @@ class KnowledgeBase:
         from ..data.readers import ReadProblem, iter_documents
 
         added: dict[str, int] = {}
+        parts: dict[str, set[str]] = {}
         problems: list[str] = []
         for p in paths:
             p = Path(p)
@@ -168,8 +197,10 @@ class KnowledgeBase:
                 if not text.strip():
                     problems.append(f"{doc.source}: empty document")
                     continue
+                part = record_part(doc, parts.setdefault(doc.source, set()))
                 added[doc.source] = added.get(doc.source, 0) + self.add_text(doc.source, text, doc.meta.get("page"),
-                                                                              replace=doc.source not in added)
+                                                                              replace=doc.source not in added,
+                                                                              part=part)
         self._reindex()
         self.save()
         self.problems = problems
@@ -184,7 +215,7 @@ class KnowledgeBase:
                 self._retriever = None
                 return
             r = bm25s.BM25()
-            r.index([segment(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
+            r.index([self._terms(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
             self._retriever = r
             tmp = self.path / ".bm25.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -252,7 +283,7 @@ class KnowledgeBase:
             return hits
 
     def _bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        q = segment(query)
+        q = self._terms(query)
         if not q:
             return []
         docs, scores = self._retriever.retrieve([q], k=min(k, len(self.chunks)), show_progress=False)
@@ -261,4 +292,4 @@ class KnowledgeBase:
     def _dense_search(self, query: str, k: int) -> list[tuple[int, float]]:
         enc, store = self._dense()
         pos = self._vec_pos
-        return [(pos[key], s) for key, s in store.search(enc.encode([query])[0], k) if key in pos]
+        return [(pos[key], s) for key, s in store.search(enc.encode([query], "query")[0], k) if key in pos]
