@@ -143,7 +143,7 @@ def encode_chat(tokenizer, messages: list[dict], max_len: int, last_only: bool =
     """Token ids of the rendered conversation and labels (IGNORE except on the assistant spans)."""
     full, spans = assistant_spans(tokenizer, messages, last_only)
     if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids = list(enc["input_ids"])
         learn = [any(s < b and e > a for a, b in spans) for s, e in enc["offset_mapping"]]
     else:  # slow tokenizers have no offsets: tokenize the pieces between span boundaries separately
@@ -151,7 +151,7 @@ def encode_chat(tokenizer, messages: list[dict], max_len: int, last_only: bool =
         for a, b in spans + [(len(full), len(full))]:
             for piece, lab in ((full[pos:a], False), (full[a:b], True)):
                 if piece:
-                    p = tokenizer(piece, add_special_tokens=False)["input_ids"]
+                    p = tokenizer(piece, add_special_tokens=False, verbose=False)["input_ids"]
                     ids += p
                     learn += [lab] * len(p)
             pos = b
