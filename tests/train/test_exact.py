@@ -178,3 +178,23 @@ def test_best_validated_weights_are_kept_and_recorded(tmp_path, base):
     assert torch.equal(saved[k], best[k])
     last = run_training(_ws(tmp_path, base, extra + ["train.keep=last", "train.output_name=l"]), progress=False)
     assert last.metrics["kept"] == "last" and last.metrics["kept_step"] == 16
+
+
+def test_packed_sft_trains_every_real_token_once_per_row(tmp_path, base):
+    """train.packing: rows of several examples; tokens_seen counts real tokens, not padding."""
+    from zaomo.train.data import load_sft, pack_examples
+
+    ws = _ws(tmp_path, base, ["train.packing=true", "train.batch_size=2", "train.max_steps=4", "model.seq_len=256",
+                              "train.output_name=p", "train.pad_multiple=64"])
+    res = run_training(ws, progress=False)
+    from transformers import AutoTokenizer
+
+    rows = pack_examples(load_sft(tmp_path / "data" / "sft" / "train.jsonl", AutoTokenizer.from_pretrained(base),
+                                  256), 256)
+    assert len(rows) < len(SFT)
+    per_step = [len(r["input_ids"]) for r in rows]
+    # 4 steps x 2 rows, drawn from the packed rows: between 8 of the shortest and 8 of the longest rows
+    assert 8 * min(per_step) <= res.metrics["tokens_seen"] <= 8 * max(per_step)
+    vals = [json.loads(x).get("val_loss") for x in (ws.run_dir(res.run_id) / "metrics.jsonl").read_text().splitlines()]
+    vals = [v for v in vals if v is not None]
+    assert vals[-1] < vals[0]

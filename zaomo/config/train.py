@@ -47,6 +47,10 @@ class TrainConfig(Section):
     grad_clip: float = Field(1.0, ge=0, description="max gradient norm; 0 disables")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 on a GPU that has it, else fp32")
+    packing: bool = Field(False, description="SFT: pack several examples into each row of model.seq_len tokens "
+                          "(attention stays within each example), instead of padding every example")
+    pad_multiple: int = Field(0, ge=0, description="round padded lengths up to this multiple; 0 = auto (64 when "
+                              "train.compile, so a compiled model sees few shapes; else none)")
     grad_checkpointing: bool = Field(False, description="trade compute for memory")
     compile: bool = Field(False, description="torch.compile the model (GPU)")
     eval_every: int = Field(50, ge=1, description="validate every N steps")

@@ -120,22 +120,61 @@ def load_dpo(path: Path, tokenizer, seq_len: int) -> list[dict]:
     return out
 
 
-def collate(examples: list[dict], pad_id: int) -> dict:
+def pack_examples(examples: list[dict], seq_len: int) -> list[dict]:
+    """SFT examples packed into rows of `seq_len` tokens (first-fit, longest first, so little is left over), each
+    row carrying per-example position ids that restart at 0. transformers reads restarting position ids (with no
+    attention mask) as packed documents and masks attention across them, so a packed example is computed
+    exactly as it would be alone, without the padding a batch of short chats wastes. The first token of each
+    example carries no label: it must not be predicted from the example before it."""
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        n = len(examples[i]["input_ids"])
+        for r, left in enumerate(room):
+            if n <= left:
+                rows[r].append(i)
+                room[r] -= n
+                break
+        else:
+            rows.append([i])
+            room.append(seq_len - n)
+    out = []
+    for members in rows:
+        ids = np.concatenate([examples[i]["input_ids"] for i in members])
+        labels = np.concatenate([np.concatenate([[IGNORE], examples[i]["labels"][1:]]) for i in members])
+        pos = np.concatenate([np.arange(len(examples[i]["input_ids"])) for i in members])
+        out.append({"input_ids": ids, "labels": labels.astype(np.int64), "position_ids": pos.astype(np.int64)})
+    return out
+
+
+def collate(examples: list[dict], pad_id: int, multiple: int = 1) -> dict:
+    """Right-padded tensors (length rounded up to `multiple`, so a compiled model sees few shapes). Packed rows
+    (with position ids) get no attention mask: their padding is one more short document, its labels ignored."""
     import torch
 
     batch: dict[str, torch.Tensor] = {}
     keys = [k for k in examples[0] if k.endswith("input_ids")]
+    packed = "position_ids" in examples[0]
     for k in keys:
         lab = k.replace("input_ids", "labels")
         n = max(len(e[k]) for e in examples)
+        n = -(-n // multiple) * multiple
         ids = torch.full((len(examples), n), pad_id, dtype=torch.long)
         labels = torch.full((len(examples), n), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(examples), n), dtype=torch.long)
+        pos = torch.zeros((len(examples), n), dtype=torch.long) if packed else None
         for i, e in enumerate(examples):
             L = len(e[k])
             ids[i, :L] = torch.from_numpy(e[k])
             labels[i, :L] = torch.from_numpy(e[lab])
             mask[i, :L] = 1
+            if pos is not None:
+                pos[i, :L] = torch.from_numpy(e["position_ids"])
+                pos[i, L:] = torch.arange(n - L)
         batch[k], batch[lab] = ids, labels
-        batch[k.replace("input_ids", "attention_mask")] = mask
+        if pos is not None:
+            batch["position_ids"] = pos
+        else:
+            batch[k.replace("input_ids", "attention_mask")] = mask
     return batch

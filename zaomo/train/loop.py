@@ -80,10 +80,13 @@ def _datasets(ws: Workspace, tok, train_f: Path, val_f: Path | None) -> tuple[An
     loader = tdata.load_sft if t.stage == "sft" else tdata.load_dpo
     train = loader(train_f, tok, L)
     if val_f:
-        return train, loader(val_f, tok, L)
-    # no validation file: hold out every 20th example (deterministic, spread over the file)
-    held = set(range(0, len(train), 20))
-    return [e for i, e in enumerate(train) if i not in held], [train[i] for i in sorted(held)]
+        val = loader(val_f, tok, L)
+    else:  # no validation file: hold out every 20th example (deterministic, spread over the file)
+        held = set(range(0, len(train), 20))
+        train, val = [e for i, e in enumerate(train) if i not in held], [train[i] for i in sorted(held)]
+    if t.stage == "sft" and t.packing:
+        train, val = tdata.pack_examples(train, L), tdata.pack_examples(val, L)
+    return train, val
 
 
 @functools.lru_cache(maxsize=4)
@@ -283,22 +286,43 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         with Progress(*cols, disable=not progress or rank != 0, transient=True) as bar:
             task = bar.add_task(f"{t.stage}/{t.method}", total=t.max_steps, completed=st["step"], loss=0.0,
                                 tps=0.0)
-            for step in range(st["step"], t.max_steps):
-                batches, idxs = [], []
+            multiple = t.pad_multiple or (64 if t.compile else 1)
+            pin = device.type == "cuda"
+
+            def prepare(step: int) -> tuple[list[dict], list[list[int]], int, int]:
+                """One step's host work (indices, collation, pinning, counts), done while the previous step
+                computes."""
+                batches, idxs, units, tokens = [], [], 0, 0
                 for micro in range(t.grad_accum):
                     g = step * t.grad_accum + micro
                     idx = _global_indices(g, per_rank * world, n, cfg.project.seed)[rank * per_rank:
                                                                                    (rank + 1) * per_rank]
-                    batches.append(tdata.collate([train_ds[i] for i in idx], tok.pad_token_id))
+                    exs = [train_ds[i] for i in idx]
+                    b = tdata.collate(exs, tok.pad_token_id, multiple)
+                    if pin:
+                        b = {k: v.pin_memory() for k, v in b.items()}
+                    units += len(idx) if t.stage == "dpo" else labelled_tokens(b)
+                    tokens += sum(len(e["input_ids"] if "input_ids" in e else e["chosen_input_ids"]) for e in exs)
+                    batches.append(b)
                     idxs.append(idx)
+                return batches, idxs, units, tokens
+
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(1, thread_name_prefix="zaomo-batches")
+            stack.callback(pool.shutdown)
+            upcoming = pool.submit(prepare, st["step"])
+            step_loss_f = float("nan")
+            for step in range(st["step"], t.max_steps):
+                batches, idxs, units, step_tokens = upcoming.result()
+                if step + 1 < t.max_steps:
+                    upcoming = pool.submit(prepare, step + 1)
                 # the loss is a sum over the window's labelled tokens (pairs for DPO) divided by their count
                 # over all micro-batches and ranks: every token weighs the same, whatever batch it sits in
-                units = sum(len(b["chosen_input_ids"]) if t.stage == "dpo" else labelled_tokens(b) for b in batches)
-                counts = torch.tensor([float(units), float(sum(int(b.get("attention_mask", b.get(
-                    "chosen_attention_mask")).sum()) for b in batches))], device=device)
                 if world > 1:
-                    counts = acc.reduce(counts, "sum")
-                total_units, step_tokens = max(1.0, float(counts[0])), int(counts[1])
+                    counts = acc.reduce(torch.tensor([float(units), float(step_tokens)], device=device), "sum")
+                    units, step_tokens = float(counts[0]), int(counts[1])
+                total_units = max(1.0, float(units))
                 # accelerate divides by grad_accum (DeepSpeed by its own gas), DDP averages over ranks
                 scale = world * t.grad_accum / total_units
                 step_loss = torch.zeros((), device=device)
@@ -311,30 +335,40 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                             loss_mean, _extra = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
                             loss_sum = loss_mean * len(idx)
                         else:
-                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum")
+                            # the LM head only where labels are, when that skips much (SFT), in eager mode
+                            sparse = labelled_tokens(b) < 0.75 * b["labels"][:, 1:].numel()
+                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum",
+                                                             select=sparse and not t.compile)
                         acc.backward(loss_sum * scale)
                     step_loss += loss_sum.detach().float()
-                if world > 1:
-                    step_loss = acc.reduce(step_loss, "sum")
-                step_loss_f = float(step_loss) / total_units
-                if not math.isfinite(step_loss_f):
-                    raise FloatingPointError(
-                        f"loss is {step_loss_f} at step {step}: lower train.lr or check the data "
-                        f"(the last good checkpoint is in {ckpt_root})")
+                done = step + 1
+                evaluating = done % t.eval_every == 0 or done == t.max_steps
+                # the host waits for the device only when a number is needed (log, eval, checkpoint)
+                logging = (done % t.log_every == 0 or evaluating or done % t.save_every == 0
+                           or (stop_after is not None and done >= stop_after))
+                if logging:
+                    if world > 1:
+                        step_loss = acc.reduce(step_loss, "sum")
+                    step_loss_f = float(step_loss) / total_units
+                    if not math.isfinite(step_loss_f):
+                        raise FloatingPointError(
+                            f"loss is {step_loss_f} at step {done}: lower train.lr or check the data "
+                            f"(the last good checkpoint is in {ckpt_root})")
+                    losses_window.append(step_loss_f)
                 if t.grad_clip > 0:
                     acc.clip_grad_norm_(model.parameters(), t.grad_clip)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
-                done = step + 1
                 st["tokens_seen"] += step_tokens
-                losses_window.append(step_loss_f)
-                tps = (st["tokens_seen"] - tokens_at_t0) / max(1e-9, time.perf_counter() - t0)
+                elapsed = time.perf_counter() - t0
+                tps = (st["tokens_seen"] - tokens_at_t0) / max(1e-9, elapsed)
                 bar.update(task, completed=done, loss=step_loss_f, tps=tps)
                 row: dict[str, Any] = {"step": done, "loss": step_loss_f, "lr": sched.get_last_lr()[0],
-                                       "tokens_per_s": round(tps, 1), "tokens_seen": st["tokens_seen"]}
+                                       "tokens_per_s": round(tps, 1), "tokens_seen": st["tokens_seen"],
+                                       "elapsed_s": round(elapsed, 4)}
                 is_best = False
-                if done % t.eval_every == 0 or done == t.max_steps:
+                if evaluating:
                     vl = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, val_ref, t.dpo.beta)
                     row["val_loss"] = vl
                     if not math.isnan(vl) and vl < st["best"] - 1e-6:
@@ -342,7 +376,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                         is_best = True
                     else:
                         st["patience"] += 1
-                if done % t.log_every == 0 or "val_loss" in row or done == t.max_steps:
+                if logging:
                     mlog.write(row)
                 stopping = bool(t.early_stopping_patience and st["patience"] >= t.early_stopping_patience)
                 if done % t.save_every == 0 or done == t.max_steps or is_best or stopping:

@@ -23,18 +23,37 @@ def labelled_tokens(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
-def causal_lm_loss(model, batch: dict, reduction: str = "mean") -> tuple[torch.Tensor, int]:
-    """Cross-entropy over labelled tokens, mean or sum; returns (loss, number of labelled tokens). The sum lets
-    the loop divide by the labelled tokens of a whole accumulation window (as the HF Trainer does with
-    `num_items_in_batch`), so a micro-batch with 3 labelled tokens weighs 1/100 of one with 300."""
+def causal_lm_loss(model, batch: dict, reduction: str = "mean", select: bool = False,
+                   chunk: int = 2048) -> tuple[torch.Tensor, int]:
+    """Cross-entropy over labelled tokens, mean or sum; returns (loss, number of labelled tokens).
+
+    The sum lets the loop divide by the labelled tokens of a whole accumulation window (as the HF Trainer does
+    with `num_items_in_batch`), so a micro-batch with 3 labelled tokens weighs 1/100 of one with 300. With
+    `select`, the LM head runs only where a label follows (transformers' boolean `logits_to_keep`): an SFT batch,
+    mostly prompt, projects a fraction of its positions onto the vocabulary. The float cross-entropy is taken
+    `chunk` positions at a time, so bf16 logits are never copied to float32 whole. `select` needs eager mode
+    (data-dependent shapes); packed rows pass their position ids, so attention stays within each example."""
     mask = batch.get("attention_mask")
     if mask is not None and bool(mask.all()):
         mask = None  # no padding (packed blocks): lets attention take the plain causal fast path
-    out = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False)  # no KV cache in training
-    logits, labels = out.logits[:, :-1, :], batch["labels"][:, 1:]
-    n = int((labels != IGNORE).sum())
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=IGNORE,
-                           reduction=reduction)
+    extra = {"position_ids": batch["position_ids"]} if "position_ids" in batch else {}
+    labels = batch["labels"]
+    target = labels[:, 1:]
+    if select:
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        keep[:, :-1] = target != IGNORE
+        logits = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False, logits_to_keep=keep,
+                       **extra).logits
+        logits, y = logits.reshape(-1, logits.size(-1)), target[keep[:, :-1]]
+    else:
+        logits = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False, **extra).logits
+        logits, y = logits[:, :-1, :].reshape(-1, logits.size(-1)), target.reshape(-1)
+    n = int((y != IGNORE).sum())
+    loss = logits.new_zeros((), dtype=torch.float32) + 0 * logits.sum() if y.numel() == 0 else sum(
+        F.cross_entropy(logits[i:i + chunk].float(), y[i:i + chunk], ignore_index=IGNORE, reduction="sum")
+        for i in range(0, y.numel(), chunk))
+    if reduction == "mean":
+        loss = loss / max(1, n)
     return loss, n
 
 
