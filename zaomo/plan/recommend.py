@@ -30,7 +30,7 @@ BASES = [(0.5e9, "Qwen/Qwen2.5-0.5B-Instruct"), (1.5e9, "Qwen/Qwen2.5-1.5B-Instr
 CODE_BASES = [(0.5e9, "Qwen/Qwen2.5-Coder-0.5B-Instruct"), (1.5e9, "Qwen/Qwen2.5-Coder-1.5B-Instruct"),
               (7.6e9, "Qwen/Qwen2.5-Coder-7B-Instruct"), (14.7e9, "Qwen/Qwen2.5-Coder-14B-Instruct")]
 # Approximate parameter counts of zaomo's presets (vocab as trained; see zaomo/model/presets.py).
-PRESET_PARAMS = {"tiny": 0.5e6, "10m": 10e6, "minimind": 26e6, "124m": 124e6, "350m": 350e6, "1b": 1.1e9}
+PRESET_PARAMS = {"tiny": 0.5e6, "10m": 10e6, "minimind": 64e6, "124m": 124e6, "350m": 350e6, "1b": 1.1e9}
 CHARS_PER_TOKEN = 2.0  # mixed Chinese/English text with a ~32k-150k BPE vocabulary
 TOKENS_PER_PAIR = 300
 MFU = {"cuda": 0.35, "mps": 0.15, "cpu": 0.10}
