@@ -115,6 +115,8 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         # no key yet: every call got 401, one form asks for a key; a wrong key is refused and asked again
         page.wait_for_selector("#key-dialog[open]")
         assert "Authorization" in page.inner_text("#key-msg") or "API key" in page.inner_text("#key-msg")
+        if SHOTS:
+            page.screenshot(path=str(Path(SHOTS) / "api-key.png"))
         page.fill("#key-input", "zk-wrong")
         page.click("#key-save")
         page.wait_for_function("document.querySelector('#key-dialog').open && "
@@ -160,6 +162,8 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         page.click("#show-queue")
         page.wait_for_selector("#queue-rows tr")
         assert "+1" in page.inner_text("#queue-rows")
+        if SHOTS:
+            page.screenshot(path=str(Path(SHOTS) / "feedback-queue.png"))
         page.click("#show-chat")
         assert page.is_visible("#q")
 
@@ -178,6 +182,7 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         assert abs(box["y"] + box["height"] - 800) < 2
         if SHOTS:
             page.set_viewport_size({"width": 1000, "height": 720})
+            page.click(".bot .text a.cite-ref")
             page.screenshot(path=str(Path(SHOTS) / "chat.png"))
 
         # forget the key: the next call asks for it again
@@ -204,7 +209,7 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         assert loss.locator("polyline").count() == 2  # train and validation
         assert page.locator("#charts svg.chart").nth(1).locator(".y-tick").first.text_content() == "0"
         if SHOTS:
-            page.set_viewport_size({"width": 1100, "height": 760})
+            page.set_viewport_size({"width": 1100, "height": 1240})
             page.screenshot(path=str(Path(SHOTS) / "stage-runs.png"))
         page.click("#lang")
         page.wait_for_function("[...document.querySelectorAll('#charts .axis-label')]"
