@@ -103,7 +103,9 @@ async function api(url, opts = {}) {
     if (r.status !== 401) return r;
     let message = "";
     try { message = (await r.json()).error.message; } catch (e) { /* not our JSON */ }
-    if (key && store.get(KEY, null) === key) { store.del(KEY); updateKeyUi(); }  // wrong or revoked
+    const now = store.get(KEY, null);
+    if (now && now !== key) continue;  // another call's prompt got a new key meanwhile: try that one
+    if (key) { store.del(KEY); updateKeyUi(); }  // wrong or revoked
     await askKey(message);
   }
 }
@@ -385,7 +387,9 @@ function runCharts(run, rows) {
   }
   const grid = document.createElement("div");
   grid.className = "chart-grid";
-  const common = { xLabel: t("step"), empty: t("noData") };
+  // narrow screens: draw at the width shown, so the text keeps its size
+  const width = Math.min(560, Math.max(280, ($("#charts").clientWidth || 560) - 2));
+  const common = { xLabel: t("step"), empty: t("noData"), width };
   grid.append(
     lineChart({ ...common, title: t("lossChart"), yLabel: run.stage === "dpo" ? t("dpoUnit") : t("lossUnit"),
                 series: [{ name: t("trainLoss"), color: COLORS.train, points: pick("loss") },

@@ -3,7 +3,9 @@
 "use strict";
 (function (global) {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 560, H = 260, M = { l: 66, r: 16, t: 34, b: 48 };
+  const H = 260;
+  // rough text widths (px at the chart's font sizes), to lay out the title and the legend without measuring
+  const textWidth = (s, px) => [...s].reduce((w, ch) => w + (ch.charCodeAt(0) > 0x2e80 ? px : px * 0.55), 0);
 
   function svgEl(tag, attrs = {}, parent = null) {
     const e = document.createElementNS(NS, tag);
@@ -50,16 +52,22 @@
 
   /**
    * opts: {title, xLabel, yLabel, series: [{name, color, points: [[x, y], …], dashed, markers}], yFromZero}
-   * Points with a non-finite y are skipped.
+   * Points with a non-finite y are skipped. opts.width: the width in CSS pixels it will be shown at (text then
+   * keeps its size); default 560.
    */
   function lineChart(opts) {
+    const W = Math.round(Math.max(280, opts.width || 560));
+    const entries = opts.series.map(s => ({ s, w: textWidth(s.name, 12) + 34 }));
+    const legendW = entries.reduce((a, e) => a + e.w, 0);
+    const ownRow = textWidth(opts.title, 14) + legendW + 90 > W;  // no room beside the title: a row of its own
+    const M = { l: 66, r: 16, t: ownRow ? 52 : 34, b: 48 };
     const series = opts.series.map(s => ({ ...s, points: s.points.filter(p => isFinite(p[0]) && isFinite(p[1])) }))
       .filter(s => s.points.length);
-    const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img" });
+    const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H + M.t - 34}`, class: "chart", role: "img" });
     svg.setAttribute("aria-label", `${opts.title}: ${opts.yLabel} / ${opts.xLabel}`);
     svgEl("title", {}, svg).textContent = opts.title;
-    svgEl("text", { x: M.l, y: 18, class: "chart-title" }, svg).textContent = opts.title;
-    const pw = W - M.l - M.r, ph = H - M.t - M.b;
+    svgEl("text", { x: ownRow ? 12 : M.l, y: 18, class: "chart-title" }, svg).textContent = opts.title;
+    const pw = W - M.l - M.r, ph = H - 34 - M.b;
     const all = series.flatMap(s => s.points);
     const xs = all.map(p => p[0]), ys = all.map(p => p[1]);
     const xt = ticks(all.length ? Math.min(...xs) : 0, all.length ? Math.max(...xs) : 1, 6, true);
@@ -86,7 +94,7 @@
     }
     svgEl("line", { x1: M.l, x2: M.l, y1: M.t, y2: M.t + ph }, axes);
     svgEl("line", { x1: M.l, x2: M.l + pw, y1: M.t + ph, y2: M.t + ph }, axes);
-    svgEl("text", { x: M.l + pw / 2, y: H - 8, "text-anchor": "middle", class: "axis-label x-label" }, svg)
+    svgEl("text", { x: M.l + pw / 2, y: M.t + ph + M.b - 8, "text-anchor": "middle", class: "axis-label x-label" }, svg)
       .textContent = opts.xLabel;
     svgEl("text", { x: 0, y: 0, "text-anchor": "middle", class: "axis-label y-label",
                     transform: `translate(16 ${M.t + ph / 2}) rotate(-90)` }, svg).textContent = opts.yLabel;
@@ -111,18 +119,18 @@
       }
     });
 
-    // legend, top right, one entry per series (also those without data, marked as such)
+    // legend: top right, or on its own row under the title when narrow; one entry per series (those without
+    // data marked "(—)")
     const legend = svgEl("g", { class: "legend" }, svg);
+    const ly = ownRow ? 38 : 18;
     let x = W - M.r;
-    [...opts.series].reverse().forEach(s => {
-      const has = series.some(t => t.name === s.name);
+    [...entries].reverse().forEach(({ s }) => {
+      const has = series.some(q => q.name === s.name);
       const label = has ? s.name : `${s.name} (—)`;
-      const t = svgEl("text", { y: 18, "text-anchor": "end", class: "legend-label" }, legend);
+      const t = svgEl("text", { x, y: ly, "text-anchor": "end", class: "legend-label" }, legend);
       t.textContent = label;
-      t.setAttribute("x", x);
-      const width = [...label].reduce((w, ch) => w + (ch.charCodeAt(0) > 0x2e80 ? 13 : 7), 0) + 8;
-      x -= width;
-      svgEl("line", { x1: x - 22, x2: x - 4, y1: 14, y2: 14, stroke: s.color, "stroke-width": 2.5,
+      x -= textWidth(label, 12) + 8;
+      svgEl("line", { x1: x - 20, x2: x - 2, y1: ly - 4, y2: ly - 4, stroke: s.color, "stroke-width": 2.5,
                       "stroke-dasharray": s.dashed ? "5 3" : "none" }, legend);
       x -= 34;
     });
