@@ -190,6 +190,11 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         assert page.evaluate("sessionStorage.getItem('zaomo.apiKey')") is None
         page.click("#show-stages")
         page.wait_for_selector("#key-dialog[open]")
+        page.keyboard.press("Escape")  # no key: said so, nothing hangs
+        page.wait_for_function("document.querySelector('#stages-error').textContent.includes('没有 API 密钥')")
+        assert not page.evaluate("document.querySelector('#key-dialog').open")
+        page.click("[data-tab=runs]")
+        page.wait_for_selector("#key-dialog[open]")
         page.fill("#key-input", key)
         page.click("#key-save")
 
@@ -214,6 +219,9 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         page.click("#lang")
         page.wait_for_function("[...document.querySelectorAll('#charts .axis-label')]"
                                ".some(e => e.textContent === 'step (optimizer steps)')")
+        page.go_back()  # the back button returns to the previous view
+        page.wait_for_selector("#view-chat:not([hidden])")
+        assert page.is_visible("#q") and not page.is_visible("#view-stages")
         browser.close()
     with ws.registry.session() as s:
         rows = list(s.scalars(select(Feedback)))

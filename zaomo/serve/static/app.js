@@ -328,20 +328,22 @@ $("#log").addEventListener("click", e => {
 let curveTimer = null;
 const VIEWS = ["chat", "stages", "queue"];
 
-function showView(name, push = true) {
+function showView(name) {
   if (!VIEWS.includes(name)) name = "chat";
   VIEWS.forEach(v => {
     $(`#view-${v}`).hidden = v !== name;
     $(`[data-view=${v}]`).setAttribute("aria-current", v === name ? "page" : "false");
   });
   clearInterval(curveTimer);
-  if (push && location.hash !== `#${name}`) history.replaceState(null, "", name === "chat" ? location.pathname : `#${name}`);
   if (name === "stages") showTab(currentTab);
   else if (name === "queue") showQueue();
   else $("#q").focus();
 }
-document.querySelectorAll("[data-view]").forEach(b => { b.onclick = () => showView(b.dataset.view); });
-window.addEventListener("hashchange", () => showView(location.hash.slice(1), false));
+// each view has its address (#chat, #stages, #queue), so the browser's back button goes back a view
+document.querySelectorAll("[data-view]").forEach(b => {
+  b.onclick = () => { if (location.hash === `#${b.dataset.view}`) showView(b.dataset.view); else location.hash = b.dataset.view; };
+});
+window.addEventListener("hashchange", () => showView(location.hash.slice(1)));
 
 async function showQueue() {
   try {
@@ -526,7 +528,7 @@ applyLang();
 restoreSettings();
 updateKeyUi();
 renderChat();
-showView(location.hash.slice(1) || "chat", false);
+showView(location.hash.slice(1) || "chat");
 (async () => {
   const s = store.get(SETTINGS, {}) || {};
   try {
