@@ -501,8 +501,10 @@ $("#compare").onclick = async () => {
 $("#lang").onclick = () => {
   lang = lang === "zh" ? "en" : "zh";
   store.set(LANG, lang);
-  applyLang();
-  renderChat();
+  applyLang();  // the replies' buttons too (they carry data-i18n); an answer streaming meanwhile is left alone
+  document.querySelectorAll("#log .status").forEach(el => {
+    if (el.textContent === TEXT[lang === "zh" ? "en" : "zh"].thanks) el.textContent = t("thanks");
+  });
   if (!$("#view-stages").hidden) showTab(currentTab);
 };
 $("#forget-key").onclick = () => {
