@@ -81,7 +81,8 @@ def test_stage_views(tmp_path, serve_app):
         page = browser.new_page(locale="zh-CN")
         page.goto(srv.url + "/")
         page.click("#show-stages")
-        page.wait_for_selector("#curve polyline")
+        page.wait_for_selector("#charts svg.chart polyline")
+        assert not page.is_visible("#log") and page.locator("#charts svg.chart").count() == 3
         assert page.locator("#runs-list li").count() == 2  # pretraining and SFT
         page.click("[data-tab=models]")
         page.wait_for_selector("#models-rows tr")
