@@ -309,7 +309,8 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
 
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(1, thread_name_prefix="zaomo-batches")
+            # on a GPU the next step's host work overlaps the device's; on a CPU a thread only competes for cores
+            pool = ThreadPoolExecutor(1, thread_name_prefix="zaomo-batches") if device.type == "cuda" else _Inline()
             stack.callback(pool.shutdown)
             upcoming = pool.submit(prepare, st["step"])
             step_loss_f = float("nan")
@@ -419,6 +420,20 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         stack.close()
         get_logger("zaomo.train").removeHandler(fh)
         fh.close()
+
+
+class _Inline:
+    """The executor interface, run in the calling thread."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f: Future = Future()
+        f.set_result(fn(*args))
+        return f
+
+    def shutdown(self, *args, **kwargs) -> None:
+        return None
 
 
 def _keep(t, val_ds) -> str:

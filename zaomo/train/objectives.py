@@ -45,9 +45,10 @@ def causal_lm_loss(model, batch: dict, reduction: str = "mean", select: bool = F
         logits = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False, logits_to_keep=keep,
                        **extra).logits
         logits, y = logits.reshape(-1, logits.size(-1)), target[keep[:, :-1]]
-    else:
+    else:  # shift the labels, not the logits: slicing the logits would copy the largest tensor of the step
         logits = model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=False, **extra).logits
-        logits, y = logits[:, :-1, :].reshape(-1, logits.size(-1)), target.reshape(-1)
+        y = F.pad(target, (0, 1), value=IGNORE).reshape(-1)
+        logits = logits.reshape(-1, logits.size(-1))
     n = int((y != IGNORE).sum())
     loss = logits.new_zeros((), dtype=torch.float32) + 0 * logits.sum() if y.numel() == 0 else sum(
         F.cross_entropy(logits[i:i + chunk].float(), y[i:i + chunk], ignore_index=IGNORE, reduction="sum")
