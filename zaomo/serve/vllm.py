@@ -39,13 +39,18 @@ class VLLMEngine(RemoteEngine):
         name = cfg.model or ws.cfg.project.name
         argv = (command or [exe, "serve"]) + [model_dir, "--host", "127.0.0.1", "--port", str(port),
                                               "--served-model-name", name]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # its output goes to a file: a pipe no one reads fills up and blocks the child
+        log_path = ws.root / "logs" / "vllm.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                raise RuntimeError(f"vLLM exited with code {proc.returncode} while starting: {err}")
+                err = log_path.read_bytes()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"vLLM exited with code {proc.returncode} while starting (log: {log_path}): "
+                                   f"{err}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     return cls(f"{url}/v1", name, proc)
@@ -53,7 +58,7 @@ class VLLMEngine(RemoteEngine):
                 pass
             time.sleep(1)
         proc.terminate()
-        raise TimeoutError(f"vLLM did not become healthy on {url} within {timeout:.0f} s")
+        raise TimeoutError(f"vLLM did not become healthy on {url} within {timeout:.0f} s; see {log_path}")
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
