@@ -23,6 +23,8 @@ __all__ = ["BuiltinEngine", "Done", "GenParams", "RemoteEngine"]
 class BuiltinEngine:
     """A transformers model in this process; concurrent requests share batched decode steps (`Batcher`)."""
 
+    remote = False
+
     def __init__(self, model_dir: str | Path, device: str = "auto", name: str | None = None,
                  max_batch_size: int = 8, batch_wait_ms: float = 5.0, dtype: str = "auto"):
         self._swap = threading.Lock()
@@ -163,6 +165,8 @@ class TokenStream:
 class RemoteEngine:
     """Any OpenAI-compatible endpoint, streamed through."""
 
+    remote = True  # content parts it cannot read itself (images) are the upstream's business
+
     def __init__(self, base_url: str, model: str, api_key: str | None = None):
         import httpx
 
@@ -171,7 +175,9 @@ class RemoteEngine:
                                    headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     def count_prompt(self, messages: list[dict]) -> int:
-        return sum(len(m.get("content", "")) for m in messages) // 2
+        from .params import text_of
+
+        return sum(len(text_of(m.get("content"))) for m in messages) // 2
 
     def stream(self, messages: list[dict], p: GenParams) -> Iterator[str | Done]:
         body: dict[str, Any] = {"model": self.name, "messages": messages, "stream": True, "max_tokens": p.max_tokens,

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..records import AuditRecord, Feedback
 from .errors import APIError
-from .params import parse_messages, parse_n, parse_params
+from .params import parse_messages, parse_n, parse_params, text_of
 from .pipeline import Call, Choice, Gateway, usage_of
 
 SSE_HEADERS = {"Cache-Control": "no-cache"}
@@ -33,16 +33,16 @@ def router(gw: Gateway) -> APIRouter:
     async def chat(request: Request):
         call = await gw.begin(request, "chat.completions", "chatcmpl")
         engine, body = call.engine, call.body
-        msgs = parse_messages(body)
+        msgs = parse_messages(body, remote=getattr(engine, "remote", False))
         params = parse_params(body, gw.cfg.max_new_tokens)
         n = parse_n(body)
         call.stored = {**body, "messages": msgs}
-        call.refusal = gw.refusal_for("\n".join(m["content"] for m in msgs if m["role"] == "user"))
-        checked = gw.check_input(call, [msgs[-1]["content"]])
-        if checked is None:
+        call.refusal = gw.refusal_for("\n".join(text_of(m["content"]) for m in msgs if m["role"] == "user"))
+        guarded = gw.guard_messages(call, msgs)
+        if guarded is None:
             return chat_response(gw, call, [Choice(call.refusal, "content_filter", _no_tokens())])
-        msgs[-1] = {**msgs[-1], "content": checked[0]}
-        question, kb_hits = msgs[-1]["content"], []
+        msgs = guarded
+        question, kb_hits = text_of(msgs[-1]["content"]), []
         kb_name = body.get("kb")
         if kb_name is True or (kb_name is None and gw.cfg.kb and body.get("use_kb")):
             kb_name = gw.cfg.kb or gw.ws.cfg.kb.name

@@ -8,21 +8,61 @@ from typing import Any
 from .engines import GenParams
 from .errors import APIError
 
+ROLES = ("system", "developer", "user", "assistant", "tool")
+GUARDED_ROLES = ("system", "developer", "user", "tool")  # what a client (or a tool) puts before the model
 
-def parse_messages(body: dict) -> list[dict]:
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, None, or a list of parts (the text parts, joined)."""
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content if isinstance(content, str) else ""
+
+
+def map_text(content: Any, fn) -> Any:
+    """`content` with `fn` applied to its text (to each text part of a list)."""
+    if isinstance(content, list):
+        return [{**p, "text": fn(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                for p in content]
+    return fn(content) if isinstance(content, str) else content
+
+
+def parse_messages(body: dict, remote: bool = False) -> list[dict]:
+    """The conversation, normalised once for everything after it (guard, audit, knowledge base, template):
+    content as one string — text parts joined — except that a remote engine gets non-text parts (images,
+    audio) passed through as the client sent them; the built-in engine refuses them by name."""
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise APIError(400, "'messages' must be a non-empty list of {role, content}", param="messages")
     out = []
     for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
-            raise APIError(400, f"messages[{i}].role must be system, user or assistant", param=f"messages[{i}].role")
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise APIError(400, f"messages[{i}].role must be one of {', '.join(ROLES)}", param=f"messages[{i}].role")
         c = m.get("content")
-        if isinstance(c, list):  # content parts: keep the text ones
-            c = "".join(p.get("text", "") for p in c if isinstance(p, dict))
-        if not isinstance(c, str):
-            raise APIError(400, f"messages[{i}].content must be a string", param=f"messages[{i}].content")
-        out.append({"role": m["role"], "content": c})
+        if isinstance(c, list):
+            for j, part in enumerate(c):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    continue
+                if kind is not None and kind != "text" and remote:
+                    continue
+                where = f"messages[{i}].content[{j}]"
+                if kind in (None, "text"):
+                    raise APIError(400, f"{where} must be {{'type': 'text', 'text': str}}", param=where)
+                raise APIError(400, f"{where} has type '{kind}', which the built-in engine cannot read (text only)",
+                               param=f"{where}.type", code="unsupported_content")
+            if not (remote and any(p.get("type") != "text" for p in c)):
+                c = text_of(c)
+        elif c is None and (m["role"] == "assistant" and m.get("tool_calls")):
+            c = ""
+        elif not isinstance(c, str):
+            raise APIError(400, f"messages[{i}].content must be a string or a list of content parts",
+                           param=f"messages[{i}].content")
+        msg = {k: v for k, v in m.items() if k in ("role", "name", "tool_calls", "tool_call_id") and v is not None}
+        msg["content"] = c
+        if msg["role"] == "developer" and not remote:
+            msg["role"] = "system"  # OpenAI's newer name for the system message; templates know "system"
+        out.append(msg)
     return out
 
 

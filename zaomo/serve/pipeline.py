@@ -295,6 +295,32 @@ class Gateway:
         call.decisions["input"] = {"action": worst.action, "reason": worst.reason}
         return [g.text for g in results] if worst.allowed else None
 
+    def guard_messages(self, call: Call, msgs: list[dict]) -> list[dict] | None:
+        """The input guard over the whole conversation — every system, user and tool message, each text part —
+        so harm in an earlier turn or the system prompt is caught too: the messages (masked), or None."""
+        from .params import GUARDED_ROLES
+
+        units = [(i, j) for i, m in enumerate(msgs) if m["role"] in GUARDED_ROLES
+                 for j in (range(len(m["content"])) if isinstance(m["content"], list) else [None])
+                 if j is None or (isinstance(m["content"][j], dict) and isinstance(m["content"][j].get("text"), str))]
+
+        def text(i: int, j: int | None) -> str:
+            return msgs[i]["content"] if j is None else msgs[i]["content"][j]["text"]
+
+        checked = self.check_input(call, [text(i, j) for i, j in units])
+        if checked is None:
+            return None
+        out = [dict(m) for m in msgs]
+        for (i, j), t in zip(units, checked, strict=True):
+            if t == text(i, j):
+                continue
+            if j is None:
+                out[i]["content"] = t
+            else:
+                out[i]["content"] = [dict(p) for p in out[i]["content"]]
+                out[i]["content"][j]["text"] = t
+        return out
+
     def check_output(self, text: str, decisions: dict) -> tuple[str, bool]:
         if self.guard is None:
             return text, True
@@ -434,13 +460,13 @@ class Gateway:
         if not self.cfg.audit:
             return
         from ..safety.pii import mask_pii
+        from .params import map_text
 
         stored = dict(call.stored if call.stored is not None else call.body)
         if self.cfg.audit_mask_pii:
             if isinstance(stored.get("messages"), list):
-                stored["messages"] = [{**m, "content": mask_pii(m["content"])[0]}
-                                      if isinstance(m, dict) and isinstance(m.get("content"), str) else m
-                                      for m in stored["messages"]]
+                stored["messages"] = [{**m, "content": map_text(m.get("content"), lambda t: mask_pii(t)[0])}
+                                      if isinstance(m, dict) else m for m in stored["messages"]]
             for k in ("input", "prompt"):
                 if isinstance(stored.get(k), str):
                     stored[k] = mask_pii(stored[k])[0]
