@@ -7,6 +7,8 @@ import time
 
 import pytest
 import torch
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 
 TEXTS = ["研发部的负责人是王建国。研发部位于总部大楼3楼。", "The head of the R&D Department is Wang Jianguo.",
          "你好！有什么可以帮你？", "Hello, how can I help you today?", "抱歉，这个请求我无法协助。"] * 20
@@ -53,3 +55,61 @@ def _slow_down(engine, seconds: float, no_eos: bool = False) -> None:
 @pytest.fixture(scope="session")
 def noisy_model_factory(tmp_path_factory):
     return lambda seed: build_noisy_model(tmp_path_factory.mktemp(f"noisy{seed}"), seed)
+
+
+class ScriptedUpstream:
+    """A minimal OpenAI-compatible upstream on 127.0.0.1 for the remote engine: it streams the next scripted
+    reply (text and/or tool calls, with or without usage) and records every request body it gets."""
+
+    def __init__(self, replies: list[dict]):
+        import json
+
+        self.replies, self.bodies = list(replies), []
+        app = FastAPI()
+
+        def sse(body: dict, chat: bool):
+            reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+            base = {"id": "up-1", "created": 0, "model": body.get("model")}
+
+            def choice(**kw):
+                if chat:
+                    return {"index": 0, "delta": kw.get("delta", {}), "logprobs": kw.get("logprobs"),
+                            "finish_reason": kw.get("finish")}
+                return {"index": 0, "text": kw.get("delta", {}).get("content", ""), "finish_reason": kw.get("finish")}
+
+            for piece in reply.get("content", []):
+                lp = {"content": [{"token": piece, "logprob": -0.5, "bytes": list(piece.encode()),
+                                   "top_logprobs": []}]} if body.get("logprobs") else None
+                yield f"data: {json.dumps({**base, 'choices': [choice(delta={'content': piece}, logprobs=lp)]})}\n\n"
+            for i, tc in enumerate(reply.get("tool_calls", [])):  # name first, then the arguments in two pieces
+                args = tc["arguments"]
+                parts = [{"index": i, "id": f"call_{i}", "type": "function",
+                          "function": {"name": tc["name"], "arguments": ""}},
+                         {"index": i, "function": {"arguments": args[: len(args) // 2]}},
+                         {"index": i, "function": {"arguments": args[len(args) // 2:]}}]
+                for p in parts:
+                    yield f"data: {json.dumps({**base, 'choices': [choice(delta={'tool_calls': [p]})]})}\n\n"
+            finish = reply.get("finish", "tool_calls" if reply.get("tool_calls") else "stop")
+            yield f"data: {json.dumps({**base, 'choices': [choice(finish=finish)]})}\n\n"
+            if reply.get("usage") and (body.get("stream_options") or {}).get("include_usage"):
+                yield f"data: {json.dumps({**base, 'choices': [], 'usage': reply['usage']})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            body = await request.json()
+            self.bodies.append(body)
+            return StreamingResponse(sse(body, True), media_type="text/event-stream")
+
+        @app.post("/v1/completions")
+        async def completions(request: Request):
+            body = await request.json()
+            self.bodies.append(body)
+            return StreamingResponse(sse(body, False), media_type="text/event-stream")
+
+        self.app = app
+
+
+@pytest.fixture
+def scripted_upstream():
+    return ScriptedUpstream

@@ -27,13 +27,28 @@ class GenParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    logprobs: bool = False
+    top_logprobs: int = 0
+    constraint: Any = None  # a factory of per-request logits masks (JSON mode): fn() -> object with mask/accept
+    extra: dict[str, Any] = field(default_factory=dict)  # request fields a remote engine passes on unchanged
+
+    @property
+    def shapes_logits(self) -> bool:
+        """Whether the next token is not simply the argmax/sample of the model's logits."""
+        return bool(self.presence_penalty or self.frequency_penalty or self.logit_bias or self.constraint)
 
 
 @dataclass
 class Done:
-    finish_reason: str  # stop | length
+    finish_reason: str  # stop | length | tool_calls | content_filter
     prompt_tokens: int
     completion_tokens: int
+    logprobs: list[dict] | None = None  # per generated token: token, logprob, bytes, top_logprobs (OpenAI's shape)
+    tool_calls: list[dict] | None = None  # a remote engine's tool calls, whole
+    estimated: bool = False  # token counts are an estimate (a remote engine that reported none, no tokenizer)
 
 
 @dataclass(eq=False)
@@ -60,6 +75,8 @@ class Request:
     emitted: str = ""
     last: int = 0  # the sampled token to feed at the next step
     gen: Any = None
+    logprobs: list[dict] | None = None
+    constraint: Any = None  # this request's logits mask state (JSON mode)
     notify: Any = None  # called after each put, from the worker thread (an asyncio consumer's wake-up)
 
     def put(self, item: Any) -> None:
@@ -125,6 +142,25 @@ class _Batch:
             layer.values = layer.values.index_select(0, idx)[:, :, start:]
 
 
+def shape_logits(logits, r: Request):
+    """A row's logits after penalties (OpenAI's: frequency × count + presence × seen, over the generated tokens),
+    logit_bias and a constraint's mask (tokens it forbids get -inf)."""
+    import torch
+
+    p = r.params
+    logits = logits.float().clone()
+    if r.out_ids and (p.presence_penalty or p.frequency_penalty):
+        counts = torch.bincount(torch.tensor(r.out_ids, device=logits.device), minlength=logits.shape[-1])
+        counts = counts[: logits.shape[-1]].to(logits.dtype)
+        logits -= p.frequency_penalty * counts + p.presence_penalty * (counts > 0).to(logits.dtype)
+    for tid, b in p.logit_bias.items():
+        if 0 <= tid < logits.shape[-1]:
+            logits[tid] += b
+    if r.constraint is not None:
+        logits = r.constraint.mask(logits)
+    return logits
+
+
 def sample(logits, p: GenParams, gen) -> int:
     import torch
 
@@ -137,6 +173,23 @@ def sample(logits, p: GenParams, gen) -> int:
         probs = torch.zeros_like(probs).scatter(0, si[keep], sp[keep])
         probs /= probs.sum()
     return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def token_logprob(tok, logits, token: int, top: int) -> dict:
+    """OpenAI's logprob entry for `token` under the model's own distribution (the raw logits, before penalties,
+    temperature or a constraint — what a forward pass gives), with the `top` likeliest alternatives."""
+    import torch
+
+    lp = torch.log_softmax(logits.float(), -1)
+
+    def entry(t: int) -> dict:
+        s = tok.decode([t], skip_special_tokens=False)
+        return {"token": s, "logprob": float(lp[t]), "bytes": list(s.encode("utf-8"))}
+
+    out = entry(token)
+    alts = torch.topk(lp, top).indices.tolist() if top else []
+    out["top_logprobs"] = [entry(t) for t in alts]
+    return out
 
 
 def stop_at(text: str, stops: list[str]) -> int | None:
@@ -156,8 +209,12 @@ class Batcher:
         self._stats = {"max_batch": 0, "steps": 0, "finished": 0, "cancelled": 0}
 
     def submit(self, req: Request) -> None:
+        self.submit_many([req])
+
+    def submit_many(self, reqs: list[Request]) -> None:
+        """Queue requests together, so they are admitted to the same step (the `n` choices of one request)."""
         with self._cv:
-            self._pending.append(req)
+            self._pending.extend(reqs)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="zaomo-batcher", daemon=True)
                 self._worker.start()
@@ -239,6 +296,8 @@ class Batcher:
         for r in rows:
             if r.params.seed is not None:
                 r.gen = torch.Generator().manual_seed(r.params.seed)
+            if r.params.constraint is not None:
+                r.constraint = r.params.constraint()
         keep, ended = self._advance(rows, out.logits[:, -1])
         batch = next((b for b in self._batches if b.loaded is loaded), None)
         tmp = _Batch(loaded)
@@ -292,13 +351,26 @@ class Batcher:
         greedy = torch.argmax(logits, -1).tolist()
         keep, ended = [], []
         for i, r in enumerate(rows):
-            nxt = greedy[i] if r.params.temperature <= 0 else sample(logits[i], r.params, r.gen)
+            p = r.params
+            row = shape_logits(logits[i], r) if p.shapes_logits else logits[i]
+            if p.temperature > 0:
+                nxt = sample(row, p, r.gen)
+            else:
+                nxt = int(torch.argmax(row)) if p.shapes_logits else greedy[i]
+            if p.logprobs and nxt not in r.loaded.eos:
+                r.logprobs = r.logprobs if r.logprobs is not None else []
+                r.logprobs.append(token_logprob(r.loaded.tok, logits[i], nxt, p.top_logprobs))
+            if r.constraint is not None:
+                r.constraint.accept(nxt)
             finish = self._emit(r, nxt)
+            if finish is None and r.constraint is not None and r.constraint.finished():
+                finish = "stop"  # the constrained output is complete (a whole JSON value)
+                Batcher._flush(r, r.loaded.tok.decode(r.out_ids, skip_special_tokens=True))
             if finish is None:
                 r.last = nxt
                 keep.append(i)
             else:
-                ended.append((r, Done(finish, len(r.ids), len(r.out_ids))))
+                ended.append((r, Done(finish, len(r.ids), len(r.out_ids), r.logprobs)))
         return keep, ended
 
     @staticmethod
@@ -311,13 +383,13 @@ class Batcher:
             return "stop"
         r.out_ids.append(nxt)
         text = tok.decode(r.out_ids, skip_special_tokens=True)
+        cut = stop_at(text, r.params.stop)  # what precedes a complete stop string is final, even undecodable bytes
+        if cut is not None:
+            if cut > len(r.emitted):
+                r.put(text[len(r.emitted):cut])
+            r.emitted = text[:cut]
+            return "stop"
         if "\ufffd" not in text[len(r.emitted):]:
-            cut = stop_at(text, r.params.stop)
-            if cut is not None:
-                if cut > len(r.emitted):
-                    r.put(text[len(r.emitted):cut])
-                r.emitted = text[:cut]
-                return "stop"
             Batcher._flush(r, text)
         if len(r.out_ids) >= r.budget:
             Batcher._flush(r, text)

@@ -13,7 +13,13 @@ def make_engine(ws: Workspace) -> Any:
     """The engine `serve.engine` names, for `serve.model`."""
     cfg = ws.cfg.serve
     if cfg.engine == "remote":
-        return RemoteEngine(cfg.remote_url or "", cfg.model or "default", os.environ.get(cfg.remote_api_key_env))
+        from .vllm import local_tokenizer
+
+        try:
+            tok = local_tokenizer(str(ws.resolve_model(cfg.model))) if cfg.model else None
+        except FileNotFoundError:  # a provider's model name, not a local one
+            tok = None
+        return RemoteEngine(cfg.remote_url or "", cfg.model or "default", os.environ.get(cfg.remote_api_key_env), tok)
     if cfg.engine == "vllm":
         from .vllm import VLLMEngine
 

@@ -12,9 +12,10 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..records import AuditRecord, Feedback
+from .engines import GenParams
 from .errors import APIError
-from .params import parse_messages, parse_n, parse_params, text_of
-from .pipeline import Call, Choice, Gateway, usage_of
+from .params import check_supported, include_usage, parse_messages, parse_n, parse_params, text_of
+from .pipeline import Call, Choice, Gateway, logprobs_of, usage_of
 
 SSE_HEADERS = {"Cache-Control": "no-cache"}
 
@@ -33,14 +34,16 @@ def router(gw: Gateway) -> APIRouter:
     async def chat(request: Request):
         call = await gw.begin(request, "chat.completions", "chatcmpl")
         engine, body = call.engine, call.body
-        msgs = parse_messages(body, remote=getattr(engine, "remote", False))
-        params = parse_params(body, gw.cfg.max_new_tokens)
+        remote = getattr(engine, "remote", False)
+        check_supported(body, "chat", engine)
+        msgs = parse_messages(body, remote=remote)
+        params = parse_params(body, gw.cfg.max_new_tokens, "chat", remote)
         n = parse_n(body)
         call.stored = {**body, "messages": msgs}
         call.refusal = gw.refusal_for("\n".join(text_of(m["content"]) for m in msgs if m["role"] == "user"))
         guarded = gw.guard_messages(call, msgs)
         if guarded is None:
-            return chat_response(gw, call, [Choice(call.refusal, "content_filter", _no_tokens())])
+            return chat_response(gw, call, [Choice(call.refusal, "content_filter", _no_tokens())] * n)
         msgs = guarded
         question, kb_hits = text_of(msgs[-1]["content"]), []
         kb_name = body.get("kb")
@@ -58,10 +61,10 @@ def router(gw: Gateway) -> APIRouter:
                 and engine.count_prompt(msgs) >= engine.context:
             raise APIError(400, f"the prompt is longer than the model's context ({engine.context} tokens)",
                            param="messages", code="context_length_exceeded")
-        streams = [engine.stream(msgs, params) for _ in range(n)]
+        streams = start(engine, msgs, params, n)
         if body.get("stream"):
-            return StreamingResponse(gw.sse(call, streams, "chat"), media_type="text/event-stream",
-                                     headers=SSE_HEADERS)
+            return StreamingResponse(gw.sse(call, streams, "chat", include_usage(body)),
+                                     media_type="text/event-stream", headers=SSE_HEADERS)
         choices = await gw.choices(call, streams)
         if kb_hits and gw.ws.cfg.kb.unsupported == "quote":
             from ..kb.answer import ground
@@ -79,25 +82,28 @@ def router(gw: Gateway) -> APIRouter:
         call = await gw.begin(request, "completions", "cmpl")
         engine, body = call.engine, call.body
         if not hasattr(engine, "stream_prompt"):
-            raise APIError(400, "/v1/completions needs the built-in engine; use /v1/chat/completions")
+            raise APIError(400, f"model '{engine.name}' has no plain-text completions; use /v1/chat/completions")
+        check_supported(body, "text", engine)
         prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
         if not isinstance(prompt, str):
-            raise APIError(400, "'prompt' must be a string", param="prompt")
-        params = parse_params(body, gw.cfg.max_new_tokens)
+            raise APIError(400, "'prompt' must be a string (or a list of one string)", param="prompt")
+        params = parse_params(body, gw.cfg.max_new_tokens, "text", getattr(engine, "remote", False))
         n = parse_n(body)
         call.stored = {"prompt": prompt}
         call.refusal = ""
         if gw.check_input(call, [prompt]) is None:
             raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
-        streams = [engine.stream_prompt(prompt, params) for _ in range(n)]
+        streams = start(engine, None, params, n, prompt)
         if body.get("stream"):
-            return StreamingResponse(gw.sse(call, streams, "text"), media_type="text/event-stream",
-                                     headers=SSE_HEADERS)
+            return StreamingResponse(gw.sse(call, streams, "text", include_usage(body)),
+                                     media_type="text/event-stream", headers=SSE_HEADERS)
         choices = await gw.choices(call, streams)
-        usage = usage_of(choices)
+        usage = usage_of([c.done for c in choices])
         out = {"id": call.rid, "object": "text_completion", "created": int(time.time()), "model": engine.name,
-               "choices": [{"index": i, "text": c.text, "logprobs": None, "finish_reason": c.finish}
-                           for i, c in enumerate(choices)], "usage": usage}
+               "choices": [{"index": i, "text": c.text, "logprobs": logprobs_of(c.done, "text"),
+                            "finish_reason": c.finish} for i, c in enumerate(choices)], "usage": usage}
         return gw.respond(call, out, choices[0].text, usage)
 
     @r.post("/embeddings")
@@ -166,11 +172,25 @@ def _no_tokens():
     return Done("content_filter", 0, 0)
 
 
+def start(engine: Any, msgs: list[dict] | None, params: GenParams, n: int, prompt: str | None = None) -> list:
+    """The engine's `n` streams for a chat (or a plain prompt), started together; too long a prompt is a 400."""
+    try:
+        if hasattr(engine, "streams"):
+            return engine.streams(msgs or [], params, n, prompt=prompt)
+        one = (lambda: engine.stream_prompt(prompt, params)) if prompt is not None else \
+            (lambda: engine.stream(msgs, params))
+        return [one() for _ in range(n)]
+    except ValueError as e:
+        raise APIError(400, str(e), param="prompt" if prompt is not None else "messages",
+                       code="context_length_exceeded") from None
+
+
 def chat_response(gw: Gateway, call: Call, choices: list[Choice]):
-    usage = usage_of(choices)
+    usage = usage_of([c.done for c in choices])
     out: dict[str, Any] = {
         "id": call.rid, "object": "chat.completion", "created": int(time.time()), "model": call.model,
-        "choices": [{"index": i, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish}
+        "choices": [{"index": i, "message": {"role": "assistant", "content": c.text},
+                     "logprobs": logprobs_of(c.done, "chat"), "finish_reason": c.finish}
                     for i, c in enumerate(choices)],
         "usage": usage}
     if call.citations is not None:

@@ -83,7 +83,75 @@ def parse_n(body: dict) -> int:
     return n
 
 
-def parse_params(body: dict, cap: int) -> GenParams:
+# what each engine honours, per endpoint; anything else is refused by name (never silently dropped)
+OURS = {"kb", "use_kb"}  # zaomo's own: answer from a knowledge base
+METADATA = {"user", "metadata", "store"}  # recorded in the audit; no effect on the answer
+COMMON = {"model", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "presence_penalty",
+          "frequency_penalty", "logit_bias", "logprobs", "stream", "stream_options"} | METADATA
+BUILTIN = {"chat": COMMON | OURS | {"messages", "max_completion_tokens", "top_logprobs"},
+           "text": COMMON | {"prompt", "echo", "best_of", "suffix"}}
+NOT_SET = {"echo": (False,), "best_of": (1,), "suffix": ("",)}  # values that ask for nothing beyond the default
+
+
+def check_supported(body: dict, kind: str, engine: Any, extra: set[str] = frozenset()) -> None:
+    """A 400 naming the first parameter the engine cannot honour. A remote engine passes everything on."""
+    if getattr(engine, "remote", False):
+        return
+    known = BUILTIN[kind] | extra
+    for k, v in body.items():
+        if v is None:
+            continue
+        if k not in known or (k in NOT_SET and not any(v is x or (type(v) is type(x) and v == x)
+                                                         for x in NOT_SET[k])):
+            raise APIError(400, f"'{k}' is not supported by the built-in engine on this endpoint",
+                           param=k, code="unsupported_parameter")
+
+
+def passthrough(body: dict) -> dict:
+    """What a remote engine is sent unchanged: the request minus what the gateway itself handles."""
+    drop = OURS | {"model", "messages", "prompt", "stream", "stream_options", "n", "max_completion_tokens"}
+    return {k: v for k, v in body.items() if k not in drop and v is not None}
+
+
+def _logit_bias(body: dict) -> dict[int, float]:
+    lb = body.get("logit_bias") or {}
+    try:
+        out = {int(k): float(v) for k, v in lb.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise APIError(400, "'logit_bias' must map token ids to numbers", param="logit_bias") from None
+    if any(not -100 <= v <= 100 for v in out.values()):
+        raise APIError(400, "'logit_bias' values must be between -100 and 100", param="logit_bias")
+    return out
+
+
+def _logprobs(body: dict, kind: str) -> tuple[bool, int]:
+    lp = body.get("logprobs")
+    if kind == "text":  # completions: logprobs is the number of alternatives (0-20 here; OpenAI allows 5)
+        if lp is None:
+            return False, 0
+        if not isinstance(lp, int) or isinstance(lp, bool) or not 0 <= lp <= 20:
+            raise APIError(400, "'logprobs' must be an integer from 0 to 20", param="logprobs")
+        return True, lp
+    if lp not in (None, True, False):
+        raise APIError(400, "'logprobs' must be a boolean", param="logprobs")
+    top = body.get("top_logprobs")
+    if top is None:
+        return bool(lp), 0
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20:
+        raise APIError(400, "'top_logprobs' must be an integer from 0 to 20", param="top_logprobs")
+    if not lp:
+        raise APIError(400, "'top_logprobs' needs 'logprobs': true", param="top_logprobs")
+    return True, top
+
+
+def include_usage(body: dict) -> bool:
+    so = body.get("stream_options")
+    if so is not None and not isinstance(so, dict):
+        raise APIError(400, "'stream_options' must be an object", param="stream_options")
+    return bool((so or {}).get("include_usage"))
+
+
+def parse_params(body: dict, cap: int, kind: str = "chat", remote: bool = False) -> GenParams:
     max_tokens: Any = body.get("max_tokens", body.get("max_completion_tokens", cap))
     if max_tokens is None:
         max_tokens = cap
@@ -97,5 +165,8 @@ def parse_params(body: dict, cap: int) -> GenParams:
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise APIError(400, "'seed' must be an integer", param="seed")
+    logprobs, top = _logprobs(body, kind)
     return GenParams(min(max_tokens, cap), _num(body, "temperature", 0.0, 0.0, 2.0), _num(body, "top_p", 1.0, 0.0, 1.0),
-                     stop, seed)
+                     stop, seed, _num(body, "presence_penalty", 0.0, -2.0, 2.0),
+                     _num(body, "frequency_penalty", 0.0, -2.0, 2.0), _logit_bias(body), logprobs, top,
+                     extra=passthrough(body) if remote else {})

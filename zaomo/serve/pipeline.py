@@ -131,10 +131,30 @@ class Call:
     citations: list[dict] | None = None
 
 
-def usage_of(choices: list[Choice]) -> dict:
-    pt = choices[0].done.prompt_tokens if choices else 0
-    ct = sum(c.done.completion_tokens for c in choices)
-    return {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+def usage_of(dones: list[Done]) -> dict:
+    """Usage of one request's choices: the prompt once, every choice's tokens; marked when estimated."""
+    pt = dones[0].prompt_tokens if dones else 0
+    ct = sum(d.completion_tokens for d in dones)
+    out: dict[str, Any] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+    if any(d.estimated for d in dones):
+        out["estimated"] = True  # the remote engine reported no usage and no tokenizer was at hand
+    return out
+
+
+def logprobs_of(done: Done, kind: str) -> dict | None:
+    """A choice's logprobs in the shape of its endpoint: chat's {content: [...]} or the completions'
+    {tokens, token_logprobs, top_logprobs, text_offset}."""
+    if done.logprobs is None:
+        return None
+    if kind == "chat":
+        return {"content": done.logprobs, "refusal": None}
+    offsets, at = [], 0
+    for e in done.logprobs:
+        offsets.append(at)
+        at += len(e["token"])
+    return {"tokens": [e["token"] for e in done.logprobs], "token_logprobs": [e["logprob"] for e in done.logprobs],
+            "top_logprobs": [{t["token"]: t["logprob"] for t in e.get("top_logprobs") or []}
+                             for e in done.logprobs], "text_offset": offsets}
 
 
 class Metrics:
@@ -355,6 +375,8 @@ class Gateway:
                     text += d
         except ValueError as e:
             raise APIError(400, str(e), code="context_length_exceeded") from None
+        except RuntimeError as e:  # a remote engine's upstream failed
+            raise APIError(502, str(e), "upstream_error", code="upstream_error") from None
         finally:
             close_stream(stream)
         return text, done
@@ -373,24 +395,25 @@ class Gateway:
                        else Choice(call.refusal, "content_filter", done))
         return out
 
-    async def sse(self, call: Call, streams: list, kind: str) -> AsyncIterator[str]:
+    async def sse(self, call: Call, streams: list, kind: str, include_usage: bool = False) -> AsyncIterator[str]:
         """SSE chunks of `kind` "chat" or "text" for every choice, each cut at its first guard violation and with
         trailing digits held back until a PII pattern is whole. When the client goes away the generations are
         closed (their batch slots freed) and the partial answer audited as 499."""
         created = int(time.time())
         n = len(streams)
 
-        def chunk(i: int, text: str | None = None, finish: str | None = None, role: bool = False,
-                  extra: dict | None = None) -> str:
+        def chunk(i: int | None, text: str | None = None, finish: str | None = None, role: bool = False,
+                  extra: dict | None = None, logprobs: dict | None = None) -> str:
             if kind == "chat":
                 delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else \
                     ({} if text is None else {"content": text})
-                ch: dict[str, Any] = {"index": i, "delta": delta, "finish_reason": finish}
+                ch: dict[str, Any] = {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
                 obj = "chat.completion.chunk"
             else:
-                ch = {"index": i, "text": text or "", "logprobs": None, "finish_reason": finish}
+                ch = {"index": i, "text": text or "", "logprobs": logprobs, "finish_reason": finish}
                 obj = "text_completion"
-            c = {"id": call.rid, "object": obj, "created": created, "model": call.model, "choices": [ch]}
+            c = {"id": call.rid, "object": obj, "created": created, "model": call.model,
+                 "choices": [ch] if i is not None else []}
             if extra:
                 c.update(extra)
             return f"data: {json.dumps(c, ensure_ascii=False)}\n\n"
@@ -433,21 +456,24 @@ class Gateway:
                             yield c
                     if all(f is not None for f in finish):
                         break
-            except ValueError as e:
+            except (ValueError, RuntimeError) as e:  # too long a prompt; a remote engine's upstream failed
                 finish = [f or "error" for f in finish]
-                yield f"data: {json.dumps(error_body(str(e), 'invalid_request_error'))}\n\n"
-            usage = usage_of([Choice("", "", d) for d in dones])
+                kind_ = "invalid_request_error" if isinstance(e, ValueError) else "upstream_error"
+                yield f"data: {json.dumps(error_body(str(e), kind_))}\n\n"
+            usage = usage_of(dones)
             for i in range(n):
                 extra: dict[str, Any] = {"usage": usage}
                 if call.citations is not None:
                     extra["citations"] = call.citations
-                yield chunk(i, None, finish[i] or "stop", extra=extra)
+                yield chunk(i, None, finish[i] or "stop", extra=extra, logprobs=logprobs_of(dones[i], kind))
+            if include_usage:  # OpenAI's stream_options.include_usage: a last chunk with no choices
+                yield chunk(None, extra={"usage": usage})
             yield "data: [DONE]\n\n"
             status = 200
         finally:
             for s in streams:
                 close_stream(s)
-            self.audit(call, sent[0] if sent else "", status, usage_of([Choice("", "", d) for d in dones]))
+            self.audit(call, sent[0] if sent else "", status, usage_of(dones))
             self.observe(call, status)
 
     # the record

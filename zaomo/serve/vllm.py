@@ -20,9 +20,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def local_tokenizer(model_dir: str | None):
+    """The model's tokenizer when it is on this machine (usage counts when an upstream reports none)."""
+    if not model_dir:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError):
+        return None
+
+
 class VLLMEngine(RemoteEngine):
-    def __init__(self, base_url: str, model: str, process: subprocess.Popen | None = None):
-        super().__init__(base_url, model)
+    def __init__(self, base_url: str, model: str, process: subprocess.Popen | None = None, tokenizer=None):
+        super().__init__(base_url, model, tokenizer=tokenizer)
         self.process = process
 
     @classmethod
@@ -53,7 +65,7 @@ class VLLMEngine(RemoteEngine):
                                    f"{err}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    return cls(f"{url}/v1", name, proc)
+                    return cls(f"{url}/v1", name, proc, local_tokenizer(model_dir))
             except httpx.HTTPError:
                 pass
             time.sleep(1)
