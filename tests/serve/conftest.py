@@ -113,3 +113,64 @@ class ScriptedUpstream:
 @pytest.fixture
 def scripted_upstream():
     return ScriptedUpstream
+
+
+# A Qwen-style template that renders tools, tool calls and tool results (as Qwen2.5's does, shortened)
+TOOL_TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\n"
+    "{% if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "# Tools\n<tools>\n{% for t in tools %}{{ t | tojson }}\n{% endfor %}</tools>\n"
+    "<|im_end|>\n"
+    "{%- elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{%- endif %}"
+    "{%- for m in messages %}"
+    "{%- if m.role == 'system' and loop.first %}"
+    "{%- elif m.role == 'assistant' and m.tool_calls %}<|im_start|>assistant\n"
+    "{% for tc in m.tool_calls %}<tool_call>\n{\"name\": \"{{ tc.function.name }}\", \"arguments\": "
+    "{{ tc.function.arguments | tojson }}}\n</tool_call>{% endfor %}<|im_end|>\n"
+    "{%- elif m.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ m.content }}\n</tool_response><|im_end|>\n"
+    "{%- else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def tool_engine(model_dir, replies: dict[str, str]):
+    """The tiny model with TOOL_TEMPLATE, forced to say replies[key] (then <|im_end|>) for the first key found in
+    its rendered prompt ("" matches any): what a tool-trained model would say at that point of the conversation."""
+    from zaomo.serve.engines import BuiltinEngine
+
+    engine = BuiltinEngine(model_dir, device="cpu", name="tiny")
+    tok = engine.tok
+    tok.chat_template = TOOL_TEMPLATE
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    state = {"script": [end], "i": 0}
+    engine.prompts = []
+
+    def hook(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:  # a prefill: pick the script for this prompt
+            prompt = tok.decode(ids[0], skip_special_tokens=False)
+            engine.prompts.append(prompt)
+            key = next(k for k in replies if k in prompt)
+            state.update(script=tok(replies[key], add_special_tokens=False)["input_ids"] + [end], i=0)
+        bias = torch.full_like(output.logits[:, -1, :], -1e4)
+        bias[:, state["script"][min(state["i"], len(state["script"]) - 1)]] = 1e4
+        output.logits[:, -1, :] = bias
+        state["i"] += 1
+        return output
+
+    engine.model.register_forward_hook(hook, with_kwargs=True)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def tool_model_dir(tmp_path_factory):
+    """The tiny Llama with room for tool definitions and results (1024 positions: byte-level BPE over CJK and
+    JSON is long)."""
+    from zaomo.config.model import ModelConfig
+    from zaomo.model.build import build_model
+    from zaomo.model.load import save_model
+    from zaomo.model.tokenizer import train_bpe
+
+    root = tmp_path_factory.mktemp("tools")
+    tok = train_bpe(iter(TEXTS), 400, root / "tok", min_frequency=1, model_max_length=1024)
+    return save_model(build_model(ModelConfig(preset="tiny", seq_len=1024), tok, seed=0), tok, root / "model")

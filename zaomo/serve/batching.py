@@ -34,6 +34,7 @@ class GenParams:
     top_logprobs: int = 0
     constraint: Any = None  # a factory of per-request logits masks (JSON mode): fn() -> object with mask/accept
     extra: dict[str, Any] = field(default_factory=dict)  # request fields a remote engine passes on unchanged
+    tools: list[dict] | None = None  # built-in engine: tool definitions the chat template renders
 
     @property
     def shapes_logits(self) -> bool:

@@ -57,14 +57,15 @@ class BuiltinEngine:
     def stats(self) -> dict[str, int]:
         return self.batcher.stats()
 
-    def count_prompt(self, messages: list[dict]) -> int:
-        return len(self._chat_ids(self.tok, messages))
+    def count_prompt(self, messages: list[dict], tools: list[dict] | None = None) -> int:
+        return len(self._chat_ids(self.tok, messages, tools))
 
     @staticmethod
-    def _chat_ids(tok, messages: list[dict]) -> list[int]:
+    def _chat_ids(tok, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         from ..model.chat import prompt_ids
+        from .tools import for_template
 
-        return prompt_ids(tok, messages)
+        return prompt_ids(tok, for_template(messages), tools)
 
     def stream(self, messages: list[dict], p: GenParams) -> Iterator[str | Done]:
         loaded = self.current
@@ -82,7 +83,7 @@ class BuiltinEngine:
         """`n` choices for one request (a chat, or a plain `prompt`), submitted to the batcher together so they
         are decoded as one batch; with a seed, choice i samples with seed + i."""
         loaded = self.current
-        ids = self._chat_ids(loaded.tok, messages) if prompt is None else \
+        ids = self._chat_ids(loaded.tok, messages, p.tools) if prompt is None else \
             loaded.tok(prompt, add_special_tokens=False)["input_ids"]
         out = [TokenStream(self.batcher, Request(list(ids), choice_params(p, i), loaded)) for i in range(n)]
         TokenStream.start_all(out)

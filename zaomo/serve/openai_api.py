@@ -3,6 +3,7 @@ and feedback on an answer. Parsing and response shapes only; every request goes 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -16,6 +17,7 @@ from .engines import GenParams
 from .errors import APIError
 from .params import check_supported, include_usage, parse_messages, parse_n, parse_params, text_of
 from .pipeline import Call, Choice, Gateway, logprobs_of, usage_of
+from .tools import tool_options
 
 SSE_HEADERS = {"Cache-Control": "no-cache"}
 
@@ -35,9 +37,11 @@ def router(gw: Gateway) -> APIRouter:
         call = await gw.begin(request, "chat.completions", "chatcmpl")
         engine, body = call.engine, call.body
         remote = getattr(engine, "remote", False)
-        check_supported(body, "chat", engine)
         msgs = parse_messages(body, remote=remote)
+        tools, accepted = (None, set()) if remote else tool_options(body, msgs, engine.tok)
+        check_supported(body, "chat", engine, accepted)
         params = parse_params(body, gw.cfg.max_new_tokens, "chat", remote)
+        params.tools, call.parse_tools = tools, bool(tools)
         n = parse_n(body)
         call.stored = {**body, "messages": msgs}
         call.refusal = gw.refusal_for("\n".join(text_of(m["content"]) for m in msgs if m["role"] == "user"))
@@ -58,7 +62,7 @@ def router(gw: Gateway) -> APIRouter:
             call.citations = [{"n": i + 1, "source": h.source, "title": h.title, "chunk_id": h.chunk_id,
                                "text": h.text} for i, h in enumerate(kb_hits)]
         if hasattr(engine, "count_prompt") and hasattr(engine, "context") \
-                and engine.count_prompt(msgs) >= engine.context:
+                and engine.count_prompt(msgs, tools) >= engine.context:
             raise APIError(400, f"the prompt is longer than the model's context ({engine.context} tokens)",
                            param="messages", code="context_length_exceeded")
         streams = start(engine, msgs, params, n)
@@ -70,7 +74,7 @@ def router(gw: Gateway) -> APIRouter:
             from ..kb.answer import ground
 
             for c in choices:
-                if c.finish != "content_filter":
+                if c.finish not in ("content_filter", "tool_calls") and c.text is not None:
                     c.text, kept = ground(question, c.text, kb_hits)
                     if not kept:
                         call.decisions["grounding"] = {"action": "quoted",
@@ -189,10 +193,14 @@ def chat_response(gw: Gateway, call: Call, choices: list[Choice]):
     usage = usage_of([c.done for c in choices])
     out: dict[str, Any] = {
         "id": call.rid, "object": "chat.completion", "created": int(time.time()), "model": call.model,
-        "choices": [{"index": i, "message": {"role": "assistant", "content": c.text},
+        "choices": [{"index": i, "message": {"role": "assistant", "content": c.text,
+                                             **({"tool_calls": c.tool_calls} if c.tool_calls else {})},
                      "logprobs": logprobs_of(c.done, "chat"), "finish_reason": c.finish}
                     for i, c in enumerate(choices)],
         "usage": usage}
     if call.citations is not None:
         out["citations"] = call.citations
-    return gw.respond(call, out, choices[0].text, usage)
+    first = choices[0]  # what the audit (and feedback) records as the answer
+    answer = first.text if not first.tool_calls else \
+        json.dumps({"content": first.text, "tool_calls": first.tool_calls}, ensure_ascii=False)
+    return gw.respond(call, out, answer, usage)

@@ -109,9 +109,10 @@ async def merged(streams: list) -> AsyncIterator[tuple[int, Any]]:
 class Choice:
     """One generated answer after the output guard."""
 
-    text: str
+    text: str | None
     finish: str
     done: Done
+    tool_calls: list[dict] | None = None
 
 
 @dataclass
@@ -129,6 +130,7 @@ class Call:
     decisions: dict[str, Any] = field(default_factory=dict)
     refusal: str = ""
     citations: list[dict] | None = None
+    parse_tools: bool = False  # read tool calls out of the built-in engine's text
 
 
 def usage_of(dones: list[Done]) -> dict:
@@ -391,9 +393,24 @@ class Gateway:
         out = []
         for text, done in results:
             checked, ok = self.check_output(text, call.decisions)
-            out.append(Choice(checked, done.finish_reason, done) if ok
-                       else Choice(call.refusal, "content_filter", done))
+            choice = self.tool_choice(call, checked, done) if ok else None
+            out.append(choice if choice is not None else Choice(call.refusal, "content_filter", done))
         return out
+
+    def tool_choice(self, call: Call, text: str, done: Done) -> Choice | None:
+        """A guarded answer as a choice, with its tool calls (the remote engine's, or parsed from the built-in
+        engine's text); None when a call's arguments fail the output guard."""
+        calls, finish = done.tool_calls, done.finish_reason
+        content: str | None = text
+        if call.parse_tools and not calls:
+            from .tools import parse_tool_calls
+
+            content, calls = parse_tool_calls(text)
+            finish = "tool_calls" if calls else finish
+        for c in calls or []:
+            if not self.check_output(c["function"]["arguments"], call.decisions)[1]:
+                return None
+        return Choice((content or None) if calls else text, finish, done, calls or None)
 
     async def sse(self, call: Call, streams: list, kind: str, include_usage: bool = False) -> AsyncIterator[str]:
         """SSE chunks of `kind` "chat" or "text" for every choice, each cut at its first guard violation and with
@@ -403,10 +420,12 @@ class Gateway:
         n = len(streams)
 
         def chunk(i: int | None, text: str | None = None, finish: str | None = None, role: bool = False,
-                  extra: dict | None = None, logprobs: dict | None = None) -> str:
+                  extra: dict | None = None, logprobs: dict | None = None, tool_calls: list | None = None) -> str:
             if kind == "chat":
                 delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else \
                     ({} if text is None else {"content": text})
+                if tool_calls:
+                    delta["tool_calls"] = [{"index": k, **c} for k, c in enumerate(tool_calls)]
                 ch: dict[str, Any] = {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
                 obj = "chat.completion.chunk"
             else:
@@ -426,6 +445,16 @@ class Gateway:
             """The chunks one engine item of choice `i` releases."""
             if isinstance(d, Done):
                 dones[i], finish[i] = d, d.finish_reason
+                if d.tool_calls or (call.parse_tools and not sent[i]):
+                    c = self.tool_choice(call, checked[i], d)
+                    if c is None:
+                        finish[i] = "content_filter"
+                        sent[i] = call.refusal
+                        return [chunk(i, call.refusal)]
+                    if c.tool_calls:
+                        finish[i] = c.finish
+                        return ([chunk(i, c.text)] if c.text and not sent[i] else []) + \
+                            [chunk(i, tool_calls=c.tool_calls)]
                 if checked[i].startswith(sent[i]) and len(checked[i]) > len(sent[i]):
                     tail, sent[i] = checked[i][len(sent[i]):], checked[i]
                     return [chunk(i, tail)]  # the held-back tail, now complete
@@ -438,6 +467,11 @@ class Gateway:
                 out = [chunk(i, ("\n" if sent[i] else "") + call.refusal)]
                 sent[i] += call.refusal
                 return out
+            if call.parse_tools and not sent[i]:
+                from .tools import may_be_tool_call
+
+                if may_be_tool_call(checked[i]):
+                    return []  # held until it is clear whether this is a tool call
             ready = checked[i][:release_upto(checked[i])]
             if ready.startswith(sent[i]) and len(ready) > len(sent[i]):
                 out, sent[i] = [chunk(i, ready[len(sent[i]):])], ready
