@@ -35,6 +35,7 @@ class GenParams:
     constraint: Any = None  # a factory of per-request logits masks (JSON mode): fn() -> object with mask/accept
     extra: dict[str, Any] = field(default_factory=dict)  # request fields a remote engine passes on unchanged
     tools: list[dict] | None = None  # built-in engine: tool definitions the chat template renders
+    json_schema: dict | None = None  # built-in engine: response_format, decoded under this schema
 
     @property
     def shapes_logits(self) -> bool:
@@ -63,6 +64,7 @@ class Loaded:
     path: str
     prefix: Any = None  # prefix tuning: fn(batch_size) -> a KV cache holding the learned virtual tokens
     prefix_len: int = 0
+    grammars: Any = None  # JSON mode: compiled grammars for this tokenizer, made on first use
 
 
 @dataclass(eq=False)
@@ -158,7 +160,7 @@ def shape_logits(logits, r: Request):
         if 0 <= tid < logits.shape[-1]:
             logits[tid] += b
     if r.constraint is not None:
-        logits = r.constraint.mask(logits)
+        logits = r.constraint.mask(logits, r.budget - len(r.out_ids))
     return logits
 
 

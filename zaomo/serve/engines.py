@@ -79,12 +79,28 @@ class BuiltinEngine:
     def _stream_ids(self, loaded: Loaded, ids: list[int], p: GenParams) -> Iterator[str | Done]:
         return TokenStream(self.batcher, Request(list(ids), p, loaded))
 
+    def _json_params(self, loaded: Loaded, p: GenParams) -> GenParams:
+        """`p` with a JSON-schema constraint, compiled here in the request's thread so the batcher only steps it;
+        the tokenizer's grammar tables are built once per loaded version."""
+        from dataclasses import replace
+
+        from .json_mode import Grammars, JsonConstraint
+
+        with self._swap:
+            if loaded.grammars is None:
+                loaded.grammars = Grammars(loaded.tok, loaded.model.config.vocab_size, loaded.eos)
+        grammars = loaded.grammars
+        compiled = grammars.compile(p.json_schema or {})
+        return replace(p, constraint=lambda: JsonConstraint(grammars, compiled, loaded.tok))
+
     def streams(self, messages: list[dict], p: GenParams, n: int = 1, prompt: str | None = None) -> list[TokenStream]:
         """`n` choices for one request (a chat, or a plain `prompt`), submitted to the batcher together so they
         are decoded as one batch; with a seed, choice i samples with seed + i."""
         loaded = self.current
         ids = self._chat_ids(loaded.tok, messages, p.tools) if prompt is None else \
             loaded.tok(prompt, add_special_tokens=False)["input_ids"]
+        if p.json_schema is not None:
+            p = self._json_params(loaded, p)
         out = [TokenStream(self.batcher, Request(list(ids), choice_params(p, i), loaded)) for i in range(n)]
         TokenStream.start_all(out)
         return out
@@ -228,6 +244,20 @@ class RemoteEngine:
 
     def stream_prompt(self, prompt: str, p: GenParams) -> Iterator[str | Done]:
         return self._run("/completions", {"prompt": prompt}, p)
+
+    def _json_params(self, loaded: Loaded, p: GenParams) -> GenParams:
+        """`p` with a JSON-schema constraint, compiled here in the request's thread so the batcher only steps it;
+        the tokenizer's grammar tables are built once per loaded version."""
+        from dataclasses import replace
+
+        from .json_mode import Grammars, JsonConstraint
+
+        with self._swap:
+            if loaded.grammars is None:
+                loaded.grammars = Grammars(loaded.tok, loaded.model.config.vocab_size, loaded.eos)
+        grammars = loaded.grammars
+        compiled = grammars.compile(p.json_schema or {})
+        return replace(p, constraint=lambda: JsonConstraint(grammars, compiled, loaded.tok))
 
     def streams(self, messages: list[dict], p: GenParams, n: int = 1, prompt: str | None = None) -> list[Iterator]:
         """`n` choices as `n` upstream requests (choice i with seed + i when a seed is given)."""

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from ..records import AuditRecord, Feedback
 from .engines import GenParams
 from .errors import APIError
+from .json_mode import schema_of
 from .params import check_supported, include_usage, parse_messages, parse_n, parse_params, text_of
 from .pipeline import Call, Choice, Gateway, logprobs_of, usage_of
 from .tools import tool_options
@@ -39,9 +40,10 @@ def router(gw: Gateway) -> APIRouter:
         remote = getattr(engine, "remote", False)
         msgs = parse_messages(body, remote=remote)
         tools, accepted = (None, set()) if remote else tool_options(body, msgs, engine.tok)
-        check_supported(body, "chat", engine, accepted)
+        check_supported(body, "chat", engine, accepted | {"response_format"})
         params = parse_params(body, gw.cfg.max_new_tokens, "chat", remote)
         params.tools, call.parse_tools = tools, bool(tools)
+        params.json_schema = None if remote else schema_of(body)
         n = parse_n(body)
         call.stored = {**body, "messages": msgs}
         call.refusal = gw.refusal_for("\n".join(text_of(m["content"]) for m in msgs if m["role"] == "user"))
