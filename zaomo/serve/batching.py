@@ -6,8 +6,9 @@ ids), merges their KV cache into the running batch and decodes one token for eve
 as soon as it ends (EOS, a stop string, its token budget) or its consumer goes away, freeing its slot at the
 next step. Each request gets its text through its own queue, so streaming and non-streaming callers are the
 same to the worker. Why a thread and not asyncio: the forward pass is blocking torch code, and one owner of the
-model means no lock around it. Rows are grouped by the model they were submitted against, so a hot reload lets
-in-flight requests finish on the old weights while new ones start on the new.
+model means no lock around it. Rows are grouped by the model version (and LoRA adapter) they were submitted
+against, so a hot reload lets in-flight requests finish on the old weights while new ones start on the new, and
+adapters over one base share its weights, each batch decoding with its own adapter active.
 """
 
 from __future__ import annotations
@@ -65,6 +66,19 @@ class Loaded:
     prefix: Any = None  # prefix tuning: fn(batch_size) -> a KV cache holding the learned virtual tokens
     prefix_len: int = 0
     grammars: Any = None  # JSON mode: compiled grammars for this tokenizer, made on first use
+    adapter: str | None = None  # the LoRA adapter its rows decode with (None: the base alone)
+    peft: Any = None  # the PeftModel holding the adapters injected into `model`, once there are any
+
+    def forward(self, **kw):
+        """The model's forward for a batch of this version's rows: with its adapter active, or with every
+        adapter disabled for the base (rows of different adapters are never in one batch)."""
+        if self.peft is None:
+            return self.model(**kw)
+        if self.adapter is None:
+            with self.peft.disable_adapter():
+                return self.model(**kw)
+        self.peft.set_adapter(self.adapter)
+        return self.model(**kw)
 
 
 @dataclass(eq=False)
@@ -294,7 +308,7 @@ class Batcher:
         mask = torch.tensor([[1] * P + [0] * (n - len(r.ids)) + [1] * len(r.ids) for r in rows], device=dev)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, P:]
         cache = loaded.prefix(len(rows)) if loaded.prefix is not None else DynamicCache()
-        out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+        out = loaded.forward(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                            use_cache=True)
         for r in rows:
             if r.params.seed is not None:
@@ -329,7 +343,7 @@ class Batcher:
         b.mask = torch.cat([b.mask, b.mask.new_ones(len(b.rows), 1)], 1)
         pos = b.mask.sum(1, keepdim=True) - 1
         x = torch.tensor([[r.last] for r in b.rows], device=dev)
-        out = b.loaded.model(input_ids=x, attention_mask=b.mask, position_ids=pos, past_key_values=b.cache,
+        out = b.loaded.forward(input_ids=x, attention_mask=b.mask, position_ids=pos, past_key_values=b.cache,
                              use_cache=True)
         b.cache = out.past_key_values
         keep, ended = self._advance(b.rows, out.logits[:, -1])

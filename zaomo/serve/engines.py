@@ -57,6 +57,22 @@ class BuiltinEngine:
     def stats(self) -> dict[str, int]:
         return self.batcher.stats()
 
+    def attach_adapter(self, name: str, adapter_dir: str | Path) -> AdapterEngine:
+        """Serve a LoRA adapter over this engine's weights as model `name`: loaded into the same model (peft
+        multi-adapter), decoded by the same batcher, in batches of its own."""
+        from peft import PeftModel
+
+        with self._swap:
+            cur = self.current
+            if cur.peft is None:
+                cur.peft = PeftModel.from_pretrained(cur.model, str(adapter_dir), adapter_name=name)
+            else:
+                cur.peft.load_adapter(str(adapter_dir), adapter_name=name)
+            cur.peft.eval()
+            loaded = Loaded(cur.model, cur.tok, cur.eos, cur.context, str(adapter_dir), cur.prefix, cur.prefix_len,
+                            adapter=name, peft=cur.peft)
+        return AdapterEngine(self, name, loaded)
+
     def count_prompt(self, messages: list[dict], tools: list[dict] | None = None) -> int:
         return len(self._chat_ids(self.tok, messages, tools))
 
@@ -111,6 +127,22 @@ def choice_params(p: GenParams, i: int) -> GenParams:
     from dataclasses import replace
 
     return p if i == 0 or p.seed is None else replace(p, seed=p.seed + i)
+
+
+class AdapterEngine(BuiltinEngine):
+    """A LoRA adapter served over a BuiltinEngine's weights: its own name and version, the base's batcher. Not
+    hot-reloaded on its own (reloading the base drops its adapters: restart the server)."""
+
+    load = None  # type: ignore[assignment]
+
+    def __init__(self, base: BuiltinEngine, name: str, loaded: Loaded):
+        self.base, self.name, self.dtype = base, name, base.dtype
+        self._swap = threading.Lock()
+        self.batcher = base.batcher
+        self.current = loaded
+
+    def stats(self) -> dict[str, int]:
+        return {}  # the base's batcher reports for both
 
 
 class TokenStream:

@@ -275,7 +275,7 @@ class Gateway:
             return
         self.state["checked"] = time.monotonic()
         for engine in self.engines.values():
-            if not hasattr(engine, "load"):
+            if not callable(getattr(engine, "load", None)):
                 continue
             mv = self.reg.get_model(engine.name)
             if mv is None or mv.status != "promoted":

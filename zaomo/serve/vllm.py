@@ -36,6 +36,7 @@ class VLLMEngine(RemoteEngine):
     def __init__(self, base_url: str, model: str, process: subprocess.Popen | None = None, tokenizer=None):
         super().__init__(base_url, model, tokenizer=tokenizer)
         self.process = process
+        self.lora_names: list[str] = []
 
     @classmethod
     def from_config(cls, ws: Workspace, command: list[str] | None = None, timeout: float = 600) -> VLLMEngine:
@@ -47,10 +48,15 @@ class VLLMEngine(RemoteEngine):
         if not exe:
             raise ImportError("serve.engine=vllm needs vLLM: pip install 'zaomo[vllm]' (GPU), "
                               "or set serve.remote_url to a running vLLM server")
+        from .models import lora_entries
+
         port = free_port()
         name = cfg.model or ws.cfg.project.name
         argv = (command or [exe, "serve"]) + [model_dir, "--host", "127.0.0.1", "--port", str(port),
                                               "--served-model-name", name]
+        loras = lora_entries(ws)  # serve.models adapters: vLLM serves each under its name, batched with the base
+        if loras:
+            argv += ["--enable-lora", "--lora-modules", *(f"{n}={path}" for n, path, _ in loras)]
         # its output goes to a file: a pipe no one reads fills up and blocks the child
         log_path = ws.root / "logs" / "vllm.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,12 +71,20 @@ class VLLMEngine(RemoteEngine):
                                    f"{err}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    return cls(f"{url}/v1", name, proc, local_tokenizer(model_dir))
+                    engine = cls(f"{url}/v1", name, proc, local_tokenizer(model_dir))
+                    engine.lora_names = [n for n, _, _ in loras]
+                    return engine
             except httpx.HTTPError:
                 pass
             time.sleep(1)
         proc.terminate()
         raise TimeoutError(f"vLLM did not become healthy on {url} within {timeout:.0f} s; see {log_path}")
+
+    def view(self, name: str) -> RemoteEngine:
+        """One of its LoRA modules as a model of its own (same server, same tokenizer)."""
+        engine = RemoteEngine(self.path, name, tokenizer=self.tok)
+        engine.client = self.client
+        return engine
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
