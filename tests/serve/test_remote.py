@@ -25,3 +25,9 @@ def test_gateway_in_front_of_a_remote_endpoint(tmp_path, eos_engine, serve_app):
             r = client.chat.completions.create(model="tiny", max_tokens=20,
                                                messages=[{"role": "user", "content": "你好"}])
             assert r.choices[0].message.content == "好的"
+            # real token counts, the upstream's (it reports them with stream_options.include_usage)
+            assert r.usage.completion_tokens == eos_engine.script_len and r.usage.prompt_tokens > 2
+            assert "estimated" not in (r.usage.model_extra or {})
+            eos_engine.reset_script()
+            c = client.completions.create(model="tiny", prompt="你好", max_tokens=20)  # forwarded to /completions
+            assert c.choices[0].text == "好的" and c.usage.completion_tokens == eos_engine.script_len

@@ -14,6 +14,9 @@ class ServeConfig(Section):
     port: int = Field(8000, ge=0, le=65535, description="listen port")
     engine: Literal["builtin", "vllm", "remote"] = Field("builtin", description="what generates the tokens")
     model: str | None = Field(None, description="model dir or registered name (defaults to the promoted version)")
+    models: list[str] = Field(default_factory=list, description="more models served beside `model`, chosen by a "
+                              "request's `model`: registered names, model dirs or LoRA adapter dirs, each optionally "
+                              "`name=ref`; adapters share their base's weights (loaded once)")
     remote_url: str | None = Field(None, description="base URL of a remote OpenAI-compatible endpoint or vLLM")
     remote_api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the remote endpoint's key")
     max_new_tokens: int = Field(256, ge=1, description="default and ceiling for max_tokens")

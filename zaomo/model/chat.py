@@ -71,15 +71,19 @@ def ensure_template(tokenizer, where: str = "") -> None:
                                 f"rendered; {HOW_TO_SET}")
 
 
-def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False,
+           tools: list[dict] | None = None) -> str:
+    """The conversation as the template writes it; `tools` (OpenAI function definitions) go to templates that
+    render them."""
     ensure_template(tokenizer)
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    kw = {"tools": tools} if tools else {}
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt, **kw)
 
 
-def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+def prompt_ids(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
     """What a model is given to answer `messages`: the template with its generation prompt, tokenized as
     `apply_chat_template` does (no extra special tokens: the template places BOS itself)."""
-    return list(tokenizer(render(tokenizer, messages, True), add_special_tokens=False)["input_ids"])
+    return list(tokenizer(render(tokenizer, messages, True, tools), add_special_tokens=False)["input_ids"])
 
 
 def _special_strings(tokenizer) -> list[str]:

@@ -6,8 +6,9 @@ ids), merges their KV cache into the running batch and decodes one token for eve
 as soon as it ends (EOS, a stop string, its token budget) or its consumer goes away, freeing its slot at the
 next step. Each request gets its text through its own queue, so streaming and non-streaming callers are the
 same to the worker. Why a thread and not asyncio: the forward pass is blocking torch code, and one owner of the
-model means no lock around it. Rows are grouped by the model they were submitted against, so a hot reload lets
-in-flight requests finish on the old weights while new ones start on the new.
+model means no lock around it. Rows are grouped by the model version (and LoRA adapter) they were submitted
+against, so a hot reload lets in-flight requests finish on the old weights while new ones start on the new, and
+adapters over one base share its weights, each batch decoding with its own adapter active.
 """
 
 from __future__ import annotations
@@ -27,13 +28,30 @@ class GenParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    logprobs: bool = False
+    top_logprobs: int = 0
+    constraint: Any = None  # a factory of per-request logits masks (JSON mode): fn() -> object with mask/accept
+    extra: dict[str, Any] = field(default_factory=dict)  # request fields a remote engine passes on unchanged
+    tools: list[dict] | None = None  # built-in engine: tool definitions the chat template renders
+    json_schema: dict | None = None  # built-in engine: response_format, decoded under this schema
+
+    @property
+    def shapes_logits(self) -> bool:
+        """Whether the next token is not simply the argmax/sample of the model's logits."""
+        return bool(self.presence_penalty or self.frequency_penalty or self.logit_bias or self.constraint)
 
 
 @dataclass
 class Done:
-    finish_reason: str  # stop | length
+    finish_reason: str  # stop | length | tool_calls | content_filter
     prompt_tokens: int
     completion_tokens: int
+    logprobs: list[dict] | None = None  # per generated token: token, logprob, bytes, top_logprobs (OpenAI's shape)
+    tool_calls: list[dict] | None = None  # a remote engine's tool calls, whole
+    estimated: bool = False  # token counts are an estimate (a remote engine that reported none, no tokenizer)
 
 
 @dataclass(eq=False)
@@ -47,6 +65,20 @@ class Loaded:
     path: str
     prefix: Any = None  # prefix tuning: fn(batch_size) -> a KV cache holding the learned virtual tokens
     prefix_len: int = 0
+    grammars: Any = None  # JSON mode: compiled grammars for this tokenizer, made on first use
+    adapter: str | None = None  # the LoRA adapter its rows decode with (None: the base alone)
+    peft: Any = None  # the PeftModel holding the adapters injected into `model`, once there are any
+
+    def forward(self, **kw):
+        """The model's forward for a batch of this version's rows: with its adapter active, or with every
+        adapter disabled for the base (rows of different adapters are never in one batch)."""
+        if self.peft is None:
+            return self.model(**kw)
+        if self.adapter is None:
+            with self.peft.disable_adapter():
+                return self.model(**kw)
+        self.peft.set_adapter(self.adapter)
+        return self.model(**kw)
 
 
 @dataclass(eq=False)
@@ -60,6 +92,8 @@ class Request:
     emitted: str = ""
     last: int = 0  # the sampled token to feed at the next step
     gen: Any = None
+    logprobs: list[dict] | None = None
+    constraint: Any = None  # this request's logits mask state (JSON mode)
     notify: Any = None  # called after each put, from the worker thread (an asyncio consumer's wake-up)
 
     def put(self, item: Any) -> None:
@@ -125,6 +159,25 @@ class _Batch:
             layer.values = layer.values.index_select(0, idx)[:, :, start:]
 
 
+def shape_logits(logits, r: Request):
+    """A row's logits after penalties (OpenAI's: frequency × count + presence × seen, over the generated tokens),
+    logit_bias and a constraint's mask (tokens it forbids get -inf)."""
+    import torch
+
+    p = r.params
+    logits = logits.float().clone()
+    if r.out_ids and (p.presence_penalty or p.frequency_penalty):
+        counts = torch.bincount(torch.tensor(r.out_ids, device=logits.device), minlength=logits.shape[-1])
+        counts = counts[: logits.shape[-1]].to(logits.dtype)
+        logits -= p.frequency_penalty * counts + p.presence_penalty * (counts > 0).to(logits.dtype)
+    for tid, b in p.logit_bias.items():
+        if 0 <= tid < logits.shape[-1]:
+            logits[tid] += b
+    if r.constraint is not None:
+        logits = r.constraint.mask(logits, r.budget - len(r.out_ids))
+    return logits
+
+
 def sample(logits, p: GenParams, gen) -> int:
     import torch
 
@@ -137,6 +190,23 @@ def sample(logits, p: GenParams, gen) -> int:
         probs = torch.zeros_like(probs).scatter(0, si[keep], sp[keep])
         probs /= probs.sum()
     return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def token_logprob(tok, logits, token: int, top: int) -> dict:
+    """OpenAI's logprob entry for `token` under the model's own distribution (the raw logits, before penalties,
+    temperature or a constraint — what a forward pass gives), with the `top` likeliest alternatives."""
+    import torch
+
+    lp = torch.log_softmax(logits.float(), -1)
+
+    def entry(t: int) -> dict:
+        s = tok.decode([t], skip_special_tokens=False)
+        return {"token": s, "logprob": float(lp[t]), "bytes": list(s.encode("utf-8"))}
+
+    out = entry(token)
+    alts = torch.topk(lp, top).indices.tolist() if top else []
+    out["top_logprobs"] = [entry(t) for t in alts]
+    return out
 
 
 def stop_at(text: str, stops: list[str]) -> int | None:
@@ -156,8 +226,12 @@ class Batcher:
         self._stats = {"max_batch": 0, "steps": 0, "finished": 0, "cancelled": 0}
 
     def submit(self, req: Request) -> None:
+        self.submit_many([req])
+
+    def submit_many(self, reqs: list[Request]) -> None:
+        """Queue requests together, so they are admitted to the same step (the `n` choices of one request)."""
         with self._cv:
-            self._pending.append(req)
+            self._pending.extend(reqs)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="zaomo-batcher", daemon=True)
                 self._worker.start()
@@ -234,11 +308,13 @@ class Batcher:
         mask = torch.tensor([[1] * P + [0] * (n - len(r.ids)) + [1] * len(r.ids) for r in rows], device=dev)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, P:]
         cache = loaded.prefix(len(rows)) if loaded.prefix is not None else DynamicCache()
-        out = loaded.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+        out = loaded.forward(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                            use_cache=True)
         for r in rows:
             if r.params.seed is not None:
                 r.gen = torch.Generator().manual_seed(r.params.seed)
+            if r.params.constraint is not None:
+                r.constraint = r.params.constraint()
         keep, ended = self._advance(rows, out.logits[:, -1])
         batch = next((b for b in self._batches if b.loaded is loaded), None)
         tmp = _Batch(loaded)
@@ -267,7 +343,7 @@ class Batcher:
         b.mask = torch.cat([b.mask, b.mask.new_ones(len(b.rows), 1)], 1)
         pos = b.mask.sum(1, keepdim=True) - 1
         x = torch.tensor([[r.last] for r in b.rows], device=dev)
-        out = b.loaded.model(input_ids=x, attention_mask=b.mask, position_ids=pos, past_key_values=b.cache,
+        out = b.loaded.forward(input_ids=x, attention_mask=b.mask, position_ids=pos, past_key_values=b.cache,
                              use_cache=True)
         b.cache = out.past_key_values
         keep, ended = self._advance(b.rows, out.logits[:, -1])
@@ -292,13 +368,26 @@ class Batcher:
         greedy = torch.argmax(logits, -1).tolist()
         keep, ended = [], []
         for i, r in enumerate(rows):
-            nxt = greedy[i] if r.params.temperature <= 0 else sample(logits[i], r.params, r.gen)
+            p = r.params
+            row = shape_logits(logits[i], r) if p.shapes_logits else logits[i]
+            if p.temperature > 0:
+                nxt = sample(row, p, r.gen)
+            else:
+                nxt = int(torch.argmax(row)) if p.shapes_logits else greedy[i]
+            if p.logprobs and nxt not in r.loaded.eos:
+                r.logprobs = r.logprobs if r.logprobs is not None else []
+                r.logprobs.append(token_logprob(r.loaded.tok, logits[i], nxt, p.top_logprobs))
+            if r.constraint is not None:
+                r.constraint.accept(nxt)
             finish = self._emit(r, nxt)
+            if finish is None and r.constraint is not None and r.constraint.finished():
+                finish = "stop"  # the constrained output is complete (a whole JSON value)
+                Batcher._flush(r, r.loaded.tok.decode(r.out_ids, skip_special_tokens=True))
             if finish is None:
                 r.last = nxt
                 keep.append(i)
             else:
-                ended.append((r, Done(finish, len(r.ids), len(r.out_ids))))
+                ended.append((r, Done(finish, len(r.ids), len(r.out_ids), r.logprobs)))
         return keep, ended
 
     @staticmethod
@@ -311,13 +400,13 @@ class Batcher:
             return "stop"
         r.out_ids.append(nxt)
         text = tok.decode(r.out_ids, skip_special_tokens=True)
+        cut = stop_at(text, r.params.stop)  # what precedes a complete stop string is final, even undecodable bytes
+        if cut is not None:
+            if cut > len(r.emitted):
+                r.put(text[len(r.emitted):cut])
+            r.emitted = text[:cut]
+            return "stop"
         if "\ufffd" not in text[len(r.emitted):]:
-            cut = stop_at(text, r.params.stop)
-            if cut is not None:
-                if cut > len(r.emitted):
-                    r.put(text[len(r.emitted):cut])
-                r.emitted = text[:cut]
-                return "stop"
             Batcher._flush(r, text)
         if len(r.out_ids) >= r.budget:
             Batcher._flush(r, text)
