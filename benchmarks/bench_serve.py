@@ -267,6 +267,74 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     return out
 
 
+# ChatML that lists the tools in a system turn when the request declares them (Hermes/Qwen style), so the
+# tools part of the benchmark runs on the quickstart-shaped model
+TOOL_TEMPLATE = (
+    "{%- if tools %}{{- '<|im_start|>system\\nTools: ' + (tools | tojson) + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + (message['content'] or '') + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "look up a fact in the handbook",
+                                            "parameters": {"type": "object", "properties": {
+                                                "query": {"type": "string"}}, "required": ["query"]}}}]
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+          "required": ["answer", "confidence"]}
+
+
+def features(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]:
+    """Sequential requests through the gateway (guard and audit on): plain, JSON mode (json_object and a
+    json_schema, decoded under a grammar mask), and with tools declared. Per-token latency, since the modes
+    make answers of different lengths."""
+    import shutil
+
+    import httpx
+    import uvicorn
+    from transformers import AutoTokenizer
+
+    from zaomo.serve.app import create_app
+    from zaomo.serve.engines import BuiltinEngine
+    from zaomo.workspace import Workspace
+
+    tooled = root / "models" / "bench-tools"
+    shutil.copytree(model_dir, tooled, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(tooled)
+    tok.chat_template = TOOL_TEMPLATE
+    tok.save_pretrained(tooled)
+    engine = BuiltinEngine(tooled, device="cpu", name="default")
+    ws = Workspace.open(root, overrides=["serve.rate_limit_per_minute=0"])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ws, engine=engine), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    modes = {"plain": {}, "json_object": {"response_format": {"type": "json_object"}},
+             "json_schema": {"response_format": {"type": "json_schema", "json_schema": {"name": "a",
+                                                                                       "schema": SCHEMA}}},
+             "tools": {"tools": TOOLS}}
+    qs, out = prompts(), []
+    with httpx.Client(timeout=120) as http:
+        for label, extra in modes.items():
+            per_token, tokens = [], 0
+            for i in range(n + 3):  # the first 3 warm up (grammar compilation included there)
+                body = {"model": "default", "messages": [{"role": "user", "content": qs[i % len(qs)]}],
+                        "max_tokens": max_tokens, "temperature": 0, **extra}
+                t0 = time.perf_counter()
+                r = http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
+                dt = time.perf_counter() - t0
+                assert r.status_code == 200, r.text
+                k = r.json()["usage"]["completion_tokens"]
+                if i >= 3 and k:
+                    per_token.append(dt / k)
+                    tokens += k
+            out.append({"mode": label, "n": n, "tokens": tokens, "ms_per_token_p50": statistics.median(per_token) * 1e3})
+    server.should_exit = True
+    thread.join(10)
+    return out
+
+
 def engine_only(model_dir: Path, n: int, max_tokens: int) -> tuple[float, float]:
     """No HTTP: `n` concurrent requests to the batched engine vs the same `n` through `model.generate` one by one
     (tokens/s of each)."""
@@ -327,7 +395,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--overhead-requests", type=int, default=60)
-    ap.add_argument("--parts", default="engine,throughput,overhead,guard")
+    ap.add_argument("--parts", default="engine,throughput,overhead,features,guard")
     ap.add_argument("--no-guard", action="store_true", help="serve without the guard in the throughput part")
     a = ap.parse_args()
     parts = set(a.parts.split(","))
@@ -355,6 +423,14 @@ def main() -> None:
             print(f"{o['label']}: direct engine p50 {o['direct_p50_ms']:.1f} ms; through the gateway "
                   f"p50 {o['gateway_p50_ms']:.1f} ms; overhead {o['overhead_p50_ms']:.1f} ms "
                   f"(GET /health round trip p50 {o['health_p50_ms']:.1f} ms)")
+    if "features" in parts:
+        print(f"\n## JSON mode and tools through the gateway: {a.overhead_requests} sequential requests each, "
+              f"max_tokens {a.max_tokens}")
+        rows = features(root, model_dir, a.overhead_requests, a.max_tokens)
+        plain = rows[0]["ms_per_token_p50"]
+        for r in rows:
+            print(f"{r['mode']}: p50 {r['ms_per_token_p50']:.2f} ms per output token ({r['tokens']} tokens); "
+                  f"{r['ms_per_token_p50'] / plain:.2f}x plain")
     if "guard" in parts:
         g = guard_quality(root)
         print("\n## guard (input check)")
