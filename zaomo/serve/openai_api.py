@@ -39,7 +39,7 @@ def router(gw: Gateway) -> APIRouter:
         engine, body = call.engine, call.body
         remote = getattr(engine, "remote", False)
         msgs = parse_messages(body, remote=remote)
-        tools, accepted = (None, set()) if remote else tool_options(body, msgs, engine.tok)
+        tools, accepted = (None, set()) if remote else tool_options(body, msgs, getattr(engine, "tok", None))
         check_supported(body, "chat", engine, accepted | {"response_format"})
         params = parse_params(body, gw.cfg.max_new_tokens, "chat", remote)
         params.tools, call.parse_tools = tools, bool(tools)
