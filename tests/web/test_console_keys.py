@@ -165,7 +165,7 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         if SHOTS:
             page.screenshot(path=str(Path(SHOTS) / "feedback-queue.png"))
         page.click("#show-chat")
-        assert page.is_visible("#q")
+        page.wait_for_selector("#q", state="visible")  # the view switch is asynchronous
 
         # every call after the key was given carried it (the test's own httpx call too)
         after = app.seen[given:]
