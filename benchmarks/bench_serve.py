@@ -223,7 +223,6 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     """p50 of the engine called directly vs through the gateway, for the gateway with guard and audit on and
     with both off (what HTTP and JSON alone cost)."""
     import httpx
-    import uvicorn
 
     from zaomo.serve.app import create_app
     from zaomo.serve.engines import BuiltinEngine, GenParams
@@ -235,13 +234,7 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     for label, flags in (("guard + audit on", "true"), ("guard and audit off", "false")):
         ws = Workspace.open(root, overrides=["serve.rate_limit_per_minute=0", f"serve.guard={flags}",
                                              f"serve.audit={flags}"])
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(ws, engine=engine), host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
+        server, thread, port = start_in_thread(create_app(ws, engine=engine))
         direct, gateway, floor = [], [], []
         with httpx.Client(timeout=60) as http:
             for i in range(n + 5):  # the first 5 of each warm up
@@ -267,6 +260,19 @@ def overhead(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     return out
 
 
+def start_in_thread(app):
+    """uvicorn serving `app` on a free loopback port in a daemon thread: (server, thread, port)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, thread, port
+
+
 # ChatML that lists the tools in a system turn when the request declares them (Hermes/Qwen style), so the
 # tools part of the benchmark runs on the quickstart-shaped model
 TOOL_TEMPLATE = (
@@ -289,7 +295,6 @@ def features(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     import shutil
 
     import httpx
-    import uvicorn
     from transformers import AutoTokenizer
 
     from zaomo.serve.app import create_app
@@ -303,13 +308,7 @@ def features(root: Path, model_dir: Path, n: int, max_tokens: int) -> list[dict]
     tok.save_pretrained(tooled)
     engine = BuiltinEngine(tooled, device="cpu", name="default")
     ws = Workspace.open(root, overrides=["serve.rate_limit_per_minute=0"])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ws, engine=engine), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    server, thread, port = start_in_thread(create_app(ws, engine=engine))
     modes = {"plain": {}, "json_object": {"response_format": {"type": "json_object"}},
              "json_schema": {"response_format": {"type": "json_schema", "json_schema": {"name": "a",
                                                                                        "schema": SCHEMA}}},

@@ -277,20 +277,6 @@ class RemoteEngine:
     def stream_prompt(self, prompt: str, p: GenParams) -> Iterator[str | Done]:
         return self._run("/completions", {"prompt": prompt}, p)
 
-    def _json_params(self, loaded: Loaded, p: GenParams) -> GenParams:
-        """`p` with a JSON-schema constraint, compiled here in the request's thread so the batcher only steps it;
-        the tokenizer's grammar tables are built once per loaded version."""
-        from dataclasses import replace
-
-        from .json_mode import Grammars, JsonConstraint
-
-        with self._swap:
-            if loaded.grammars is None:
-                loaded.grammars = Grammars(loaded.tok, loaded.model.config.vocab_size, loaded.eos)
-        grammars = loaded.grammars
-        compiled = grammars.compile(p.json_schema or {})
-        return replace(p, constraint=lambda: JsonConstraint(grammars, compiled, loaded.tok))
-
     def streams(self, messages: list[dict], p: GenParams, n: int = 1, prompt: str | None = None) -> list[Iterator]:
         """`n` choices as `n` upstream requests (choice i with seed + i when a seed is given)."""
         ps = [choice_params(p, i) for i in range(n)]
