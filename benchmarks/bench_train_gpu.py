@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train_gpu.py --case minimind [--minimind-dir PATH]   # seq 340, batch 32, accum 8
     python benchmarks/bench_train_gpu.py --case 124m                             # seq 1024, batch 32: tok/s, MFU
-    python benchmarks/bench_train_gpu.py --case lora-1b | qlora-1b               # tok/s, peak memory
+    python benchmarks/bench_train_gpu.py --case lora-1b | qlora-1b               # tok/s, peak memory vs plain peft
     python benchmarks/bench_train_gpu.py --case all
     python benchmarks/bench_train_gpu.py --case 124m --smoke                     # tiny shapes, any device
 
@@ -100,8 +100,55 @@ def run_zaomo(root: Path, case: str, steps: int, smoke: bool) -> dict:
         torch.cuda.reset_peak_memory_stats()
     res = run_training(ws, progress=False)
     rows = [json.loads(x) for x in (ws.run_dir(res.run_id) / "metrics.jsonl").read_text().splitlines()]
-    tps = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
-    return {"tokens_per_s": tps[-1], "loss": rows[-1].get("loss"), "peak_gb": peak_mem_gb(), "model_dir": res.model_dir}
+    rows = [r for r in rows if "elapsed_s" in r]
+    # steady state: from the end of the warm-up steps (compile included there) to the last step, real tokens
+    w = min(max(1, len(rows) // 5), len(rows) - 1) if len(rows) > 1 else 0
+    a, b = rows[w - 1] if w else {"elapsed_s": 0.0, "tokens_seen": 0}, rows[-1]
+    tps = (b["tokens_seen"] - a["tokens_seen"]) / max(1e-9, b["elapsed_s"] - a["elapsed_s"])
+    return {"tokens_per_s": tps, "tokens": b["tokens_seen"] - a["tokens_seen"], "loss": rows[-1].get("loss"),
+            "peak_gb": peak_mem_gb(), "model_dir": res.model_dir, "base": root / f"base-{case}"}
+
+
+def peft_anchor(base: Path, method: str, seq: int, batch: int, steps: int) -> tuple[float, float]:
+    """Plain peft on the same base and shapes, the way its docs set it up: LoRA r=8 on every linear layer of the
+    attention and MLP, bf16 base (NF4 + prepare_model_for_kbit_training for QLoRA), fused AdamW, bf16 autocast.
+    Returns (tokens/s over the steps after warm-up, peak GiB)."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    cuda = torch.cuda.is_available()
+    dev = "cuda" if cuda else "cpu"
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    kw: dict = {"dtype": torch.bfloat16}
+    if method == "qlora":
+        kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                       bnb_4bit_use_double_quant=True,
+                                                       bnb_4bit_compute_dtype=torch.bfloat16)
+        kw["device_map"] = {"": dev if not cuda else 0}
+    model = AutoModelForCausalLM.from_pretrained(base, **kw)
+    if method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = model.to(dev)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                             "up_proj", "down_proj"]))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4, fused=True)
+    x = torch.randint(0, model.config.vocab_size, (batch, seq), device=dev)
+
+    def step():
+        with torch.autocast(dev, dtype=torch.bfloat16):
+            loss = model(input_ids=x, labels=x, use_cache=False).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    tps = time_steps(step, steps, batch * seq)
+    return tps, peak_mem_gb()
 
 
 def time_steps(step, steps: int, tokens_per_step: int, warmup: int = 3) -> float:
@@ -201,6 +248,11 @@ def main() -> None:
         train_bpe(texts, vocab, root / "tokenizer", model_max_length=seq)
         z = run_zaomo(root, case, steps, a.smoke)
         row = {"case": case, "zaomo_tokens_per_s": round(z["tokens_per_s"]), "zaomo_peak_gb": round(z["peak_gb"], 2)}
+        row["zaomo_tokens_in_window"] = z["tokens"]
+        if method in ("lora", "qlora"):
+            tps, peak = peft_anchor(z["base"], method, seq, batch, steps)
+            row.update(peft_tokens_per_s=round(tps), peft_peak_gb=round(peak, 2),
+                       ratio_vs_peft=round(z["tokens_per_s"] / tps, 2))
         if method == "full":
             model = AutoModelForCausalLM.from_pretrained(z["model_dir"])
             fpt = flops_per_token(model, seq)
