@@ -43,10 +43,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @friendly_errors
-    def export(src: Path, dst: Path) -> None:
-        """Merge a LoRA adapter into its base and save a standalone Hugging Face directory."""
+    def export(
+        src: Path, dst: Path,
+        format_: Annotated[str, typer.Option("--format", help="hf (a Hugging Face directory) or gguf")] = "hf",
+        gguf_type: Annotated[str, typer.Option(help="with --format gguf: f16, bf16, f32 or q8_0")] = "f16",
+    ) -> None:
+        """Merge a LoRA adapter into its base and save a standalone Hugging Face directory, or a GGUF file with
+        an Ollama Modelfile (Llama and Qwen2 families)."""
         from ..model.load import load_model, save_model
 
+        if format_ not in ("hf", "gguf"):
+            raise typer.BadParameter(f"--format {format_!r}: use hf or gguf")
+        if format_ == "gguf":
+            from ..model.export_gguf import export_gguf, write_modelfile
+
+            model, tokenizer = load_model(src, device="cpu", dtype="fp32")
+            path = export_gguf(model, tokenizer, Path(dst) / "model.gguf", ftype=gguf_type)
+            write_modelfile(tokenizer, model, dst, path.name)
+            console.print(f"exported {src} → {path} ({gguf_type}) and {Path(dst) / 'Modelfile'}"
+                          f" (ollama create NAME -f {Path(dst) / 'Modelfile'})")
+            return
         model, tokenizer = load_model(src, device="cpu")
         save_model(model, tokenizer, dst)
         console.print(f"exported {src} → {dst} (loads with AutoModelForCausalLM.from_pretrained)")
