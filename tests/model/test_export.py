@@ -132,3 +132,13 @@ def test_cli_gguf_and_modelfile(tiny_model_dir, tmp_path):
     assert modelfile.startswith("FROM ./model.gguf")
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
     assert "{{ .Prompt }}" in modelfile and "<|im_start|>assistant\n{{ .Response }}<|im_end|>" in modelfile
+
+
+def test_gguf_missing_package_names_the_extra(tiny_model_dir, tmp_path, monkeypatch):
+    from zaomo.model.export_gguf import export_gguf
+    from zaomo.model.load import load_model
+
+    model, tok = load_model(tiny_model_dir, device="cpu", dtype="fp32")
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ImportError, match=r"zaomo\[export\]"):
+        export_gguf(model, tok, tmp_path / "m.gguf")
