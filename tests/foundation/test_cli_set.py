@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-import click
 import typer.main
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -14,8 +14,8 @@ from zaomo.records import ApiKey, AuditRecord, Registry
 from zaomo.workspace import Workspace
 
 
-def _leaves(cmd: click.Command, path: tuple[str, ...] = ()):
-    if isinstance(cmd, click.Group):
+def _leaves(cmd: Any, path: tuple[str, ...] = ()):
+    if hasattr(cmd, "commands"):  # a group (typer may ship its own click)
         for name, sub in cmd.commands.items():
             yield from _leaves(sub, path + (name,))
     else:
