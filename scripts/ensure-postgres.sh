@@ -6,7 +6,7 @@ if ! command -v pg_lsclusters >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
-read -r ver name _ < <(pg_lsclusters --no-header | head -n1)
+read -r ver name _ < <(pg_lsclusters --no-header | head -n1) || true
 if [ -z "${ver:-}" ]; then
   ver=$(ls /usr/lib/postgresql | sort -V | tail -n1); name=main
   pg_createcluster "$ver" "$name" >/dev/null
