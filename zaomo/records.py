@@ -1,15 +1,35 @@
 """The workspace database (SQLAlchemy 2.x): runs, model versions, API keys, audit log, feedback.
 
-SQLite by default; the same tables on PostgreSQL when `project.database` is a postgres URL.
+SQLite by default; the same tables on PostgreSQL when `project.database` is a postgres URL. The schema is
+owned by the Alembic revisions in zaomo/migrations: opening a Registry upgrades the database to head, so a
+new zaomo keeps the records an older one wrote.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -40,6 +60,7 @@ class Run(Base):
 
 class ModelVersion(Base):
     __tablename__ = "models"
+    __table_args__ = (Index("uq_models_name_version", "name", "version", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -110,8 +131,39 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
+
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001_baseline"
+
+
+def _alembic(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision; a database `create_all` made before migrations is stamped
+    as the baseline first, so its rows stay. On PostgreSQL an advisory lock lets many processes open at once."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7246130)"))
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # one migrator at a time; others wait (timeout 30 s)
+        cfg = _alembic(conn)
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is None and inspect(conn).has_table("models"):
+            command.stamp(cfg, BASELINE)
+        command.upgrade(cfg, "head")
 
 
 class Registry:
@@ -153,13 +205,20 @@ class Registry:
 
     # models
     def register_model(self, name: str, path: str, **fields: Any) -> ModelVersion:
-        with self.session.begin() as s:
-            last = s.scalars(select(ModelVersion).where(ModelVersion.name == name)
-                             .order_by(ModelVersion.version.desc())).first()
-            mv = ModelVersion(name=name, version=(last.version + 1) if last else 1, path=path, **fields)
-            s.add(mv)
-            s.flush()
-        return mv
+        """The next version of NAME; (name, version) is unique, so a writer that loses a race retries."""
+        for attempt in range(50):
+            try:
+                with self.session.begin() as s:
+                    last = s.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name))
+                    mv = ModelVersion(name=name, version=(last or 0) + 1, path=path, **fields)
+                    s.add(mv)
+                    s.flush()
+                return mv
+            except (IntegrityError, OperationalError) as e:
+                if isinstance(e, OperationalError) and "locked" not in str(e) and "busy" not in str(e).lower():
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise RuntimeError(f"could not register a version of {name!r}: too much contention")
 
     def models(self, name: str | None = None) -> list[ModelVersion]:
         with self.session() as s:

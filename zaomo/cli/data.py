@@ -33,9 +33,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"report: {r.paths['report_html']}\nquarantine: {r.paths['quarantine']}")
 
     @data.command("report")
-    def report(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def report(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         """Print the path of the last data report."""
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         p = ws.clean_dir / "report.html"
         if not p.exists():
             console.print("[red]no report yet: run `zaomo data run`[/red]")

@@ -45,20 +45,20 @@ def register(app: typer.Typer) -> None:
 
     @models.command("promote")
     @friendly_errors
-    def promote_cmd(ref: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def promote_cmd(ref: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         """Serve NAME:VERSION from now on (a running server picks it up)."""
         from ..feedback.iterate import promote
 
-        mv = promote(open_workspace(workspace, config, None), ref)
+        mv = promote(open_workspace(workspace, config, set_), ref)
         console.print(f"promoted {mv.name}:{mv.version} ({mv.path})")
 
     @models.command("rollback")
     @friendly_errors
-    def rollback_cmd(name: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def rollback_cmd(name: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         """Serve the version that was served before the current one."""
         from ..feedback.iterate import rollback
 
-        mv = rollback(open_workspace(workspace, config, None), name)
+        mv = rollback(open_workspace(workspace, config, set_), name)
         console.print(f"rolled back: {mv.name}:{mv.version} is served again")
 
     @app.command()

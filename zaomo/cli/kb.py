@@ -38,11 +38,11 @@ def register(app: typer.Typer) -> None:
     @kb.command("add")
     @friendly_errors
     def add(paths: list[Path], name: NameOpt = None, workspace: WorkspaceOpt = Path("."),
-            config: ConfigOpt = None) -> None:
+            config: ConfigOpt = None, set_: SetOpt = None) -> None:
         """Add or update documents (by path)."""
         from ..safety import Guard
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         k = _load(ws, name)
         added = k.add(paths, guard=Guard(ws.cfg.safety, ws.root))
         console.print(f"added {len(added)} documents ({sum(added.values())} chunks)")
@@ -52,8 +52,8 @@ def register(app: typer.Typer) -> None:
     @kb.command("remove")
     @friendly_errors
     def remove(doc_id: str, name: NameOpt = None, workspace: WorkspaceOpt = Path("."),
-               config: ConfigOpt = None) -> None:
-        ws = open_workspace(workspace, config, None)
+               config: ConfigOpt = None, set_: SetOpt = None) -> None:
+        ws = open_workspace(workspace, config, set_)
         try:
             n = _load(ws, name).remove(doc_id)
         except KeyError as e:
@@ -63,8 +63,8 @@ def register(app: typer.Typer) -> None:
 
     @kb.command("list")
     @friendly_errors
-    def list_(name: NameOpt = None, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
-        ws = open_workspace(workspace, config, None)
+    def list_(name: NameOpt = None, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+        ws = open_workspace(workspace, config, set_)
         k = _load(ws, name)
         for d in k.documents():
             console.print(d)
@@ -72,8 +72,8 @@ def register(app: typer.Typer) -> None:
     @kb.command("query")
     @friendly_errors
     def query(text: str, k: Annotated[int, typer.Option(help="hits")] = 3, name: NameOpt = None,
-              workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
-        ws = open_workspace(workspace, config, None)
+              workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+        ws = open_workspace(workspace, config, set_)
         hits = _load(ws, name).search(text, k)
         if not hits:
             console.print("the knowledge base has nothing on this")

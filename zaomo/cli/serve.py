@@ -90,24 +90,24 @@ def register(app: typer.Typer) -> None:
             history += [{"role": "user", "content": q}, {"role": "assistant", "content": answer}]
 
     @keys.command("create")
-    def keys_create(name: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def keys_create(name: str, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         """Create an API key; it is shown once and stored hashed."""
         from ..records import ApiKey
         from ..serve.app import hash_key
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         key = "zk-" + secrets.token_urlsafe(24)
         with ws.registry.session.begin() as s:
             s.add(ApiKey(name=name, prefix=key[:8], hash=hash_key(key)))
         console.print(f"key for {name} (shown once): [bold]{key}[/bold]")
 
     @keys.command("list")
-    def keys_list(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def keys_list(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         from sqlalchemy import select
 
         from ..records import ApiKey
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         t = Table("id", "name", "prefix", "revoked", "created")
         with ws.registry.session() as s:
             for k in s.scalars(select(ApiKey)):
@@ -115,10 +115,10 @@ def register(app: typer.Typer) -> None:
         console.print(t)
 
     @keys.command("revoke")
-    def keys_revoke(key_id: int, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    def keys_revoke(key_id: int, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
         from ..records import ApiKey
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         with ws.registry.session.begin() as s:
             k = s.get(ApiKey, key_id)
             if k is None:
@@ -131,14 +131,14 @@ def register(app: typer.Typer) -> None:
     def audit_search(
         text: Annotated[str | None, typer.Option(help="text in the request or response")] = None,
         limit: Annotated[int, typer.Option(help="rows")] = 20,
-        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Search audited requests, newest first."""
         from sqlalchemy import String, cast, or_, select
 
         from ..records import AuditRecord
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         q = select(AuditRecord).order_by(AuditRecord.created_at.desc()).limit(limit)
         if text:
             q = q.where(or_(AuditRecord.response.contains(text), cast(AuditRecord.request, String).contains(text)))
@@ -154,12 +154,12 @@ def register(app: typer.Typer) -> None:
     def audit_purge(
         older_than_days: Annotated[float | None, typer.Option(help="delete rows older than this many days "
                                                                    "(default: serve.audit_retention_days)")] = None,
-        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Delete old audit rows now (the server also does it at startup and hourly when a retention is set)."""
         from ..serve.audit import purge_audit
 
-        ws = open_workspace(workspace, config, None)
+        ws = open_workspace(workspace, config, set_)
         days = older_than_days if older_than_days is not None else ws.cfg.serve.audit_retention_days
         if not days or days <= 0:
             console.print("[red]no retention: pass --older-than-days N (N > 0) or set serve.audit_retention_days"

@@ -20,7 +20,7 @@ GPU_PEAK_TFLOPS = {
 }
 EXTRAS = {
     "bitsandbytes": "gpu", "deepspeed": "gpu", "vllm": "vllm", "sentence_transformers": "dense",
-    "ray": "scale", "pymilvus": "scale", "qdrant_client": "scale", "psycopg": "scale", "lm_eval": "harness",
+    "ray": "scale", "pymilvus": "scale", "psycopg": "scale", "lm_eval": "harness",
     "trl": "dev", "playwright": "dev", "tensorboard": "tensorboard",
 }
 

@@ -1,0 +1,143 @@
+"""The workspace database end to end, on SQLite and (with ZAOMO_TEST_PG_URL set) a real PostgreSQL:
+records, concurrent writers, and Alembic upgrades of a database made before migrations existed."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from sqlalchemy import MetaData, create_engine, func, inspect, select, text
+
+from zaomo.records import ApiKey, AuditRecord, Base, Feedback, ModelVersion, Registry
+
+PG_URL = os.environ.get("ZAOMO_TEST_PG_URL")
+
+
+def _wipe(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for t in ("alembic_version", "runs", "api_keys", "audit", "feedback", "models"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'zaomo.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("no PostgreSQL: set ZAOMO_TEST_PG_URL=postgresql+psycopg://user:pw@host/db (.ci/run does)")
+    _wipe(PG_URL)
+    yield PG_URL
+    _wipe(PG_URL)
+
+
+def test_records_end_to_end(db_url):
+    reg = Registry(db_url)
+    reg.start_run("r1", "train", stage="sft", seed=3, config={"lr": 3e-4, "名": "中文"})
+    reg.finish_run("r1", summary={"loss": 1.5}, path="/x")
+    [run] = reg.runs("train")
+    assert (run.status, run.summary, run.config["名"], run.finished_at is not None) == ("done", {"loss": 1.5}, "中文",
+                                                                                        True)
+
+    v1 = reg.register_model("m", "p1", run_id="r1", data={"a.jsonl": "h"})
+    v2 = reg.register_model("m", "p2", parent_id=v1.id)
+    assert (v1.version, v2.version, reg.register_model("other", "q").version) == (1, 2, 1)
+    reg.set_model_status(v1.id, "promoted")
+    reg.set_model_status(v2.id, "promoted", eval={"acc": 0.9})
+    assert [m.status for m in reg.models("m")] == ["retired", "promoted"]
+    assert reg.get_model("m").eval == {"acc": 0.9} and reg.get_model("m", 1).data == {"a.jsonl": "h"}
+
+    with reg.session.begin() as s:
+        s.add(ApiKey(name="k", prefix="zk-abc", hash="h"))
+        s.add(AuditRecord(id="req-1", endpoint="chat", request={"messages": [{"role": "user"}]}, response="hi",
+                          guard={"input": {"action": "allow"}}, latency_ms=1.5))
+        s.add(Feedback(request_id="req-1", rating=-1, correction="better", messages=[{"role": "user"}]))
+    with reg.session() as s:
+        assert s.scalars(select(ApiKey)).one().revoked is False
+        assert s.get(AuditRecord, "req-1").guard["input"]["action"] == "allow"
+        assert s.scalars(select(Feedback)).one().messages == [{"role": "user"}]
+
+
+def test_concurrent_writers_get_unique_versions(db_url):
+    Registry(db_url)  # migrate once, then many writers with their own engines, like separate processes
+    threads_n, per = 6, 8
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        try:
+            reg = Registry(db_url)
+            for j in range(per):
+                reg.register_model("m", f"p{i}-{j}")
+                with reg.session.begin() as s:
+                    s.add(AuditRecord(id=f"req-{i}-{j}", endpoint="chat"))
+            reg.engine.dispose()
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    reg = Registry(db_url)
+    assert sorted(m.version for m in reg.models("m")) == list(range(1, threads_n * per + 1))
+    with reg.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditRecord)) == threads_n * per
+
+
+def test_concurrent_open_of_a_fresh_database(db_url):
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            Registry(db_url).engine.dispose()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=opener) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def _pre_migration_metadata() -> MetaData:
+    """The schema as `create_all` made it before Alembic: today's tables without the (name, version) index."""
+    old = MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(old)
+    models = old.tables["models"]
+    models.indexes = {i for i in models.indexes if i.name != "uq_models_name_version"}
+    return old
+
+
+def test_upgrade_keeps_rows_of_a_pre_migration_database(db_url):
+    engine = create_engine(db_url)
+    _pre_migration_metadata().create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO runs (id, kind, status, config, versions, inputs, summary, created_at) "
+                          "VALUES ('r1', 'train', 'done', '{}', '{}', '{}', '{\"loss\": 2}', '2025-01-01')"))
+        for name, version in [("m", 1), ("m", 2), ("m", 2), ("n", 1)]:  # a duplicate the old race could make
+            conn.execute(text("INSERT INTO models (name, version, path, status, data, eval, created_at) "
+                              f"VALUES ('{name}', {version}, 'p', 'candidate', '{{}}', '{{}}', '2025-01-01')"))
+        conn.execute(text("INSERT INTO feedback (rating, messages, status, created_at) "
+                          "VALUES (1, '[]', 'new', '2025-01-01')"))
+    engine.dispose()
+
+    reg = Registry(db_url)
+    insp = inspect(reg.engine)
+    assert "alembic_version" in insp.get_table_names()
+    assert any(i["name"] == "uq_models_name_version" and i["unique"] for i in insp.get_indexes("models"))
+    assert reg.get_run("r1").summary == {"loss": 2}
+    assert sorted((m.name, m.version) for m in reg.models()) == [("m", 1), ("m", 2), ("m", 3), ("n", 1)]
+    assert reg.register_model("m", "p4").version == 4
+    with reg.session() as s:
+        assert s.scalar(select(func.count()).select_from(Feedback)) == 1
+        assert s.scalar(select(func.count()).select_from(ModelVersion)) == 5
+    Registry(db_url)  # opening again at head changes nothing
+    assert len(reg.models()) == 5
