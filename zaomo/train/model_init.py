@@ -76,6 +76,13 @@ def init_model(ws: Workspace, device: str) -> tuple[Any, Any, str | None, bool]:
                 kwargs["device_map"] = {"": torch.cuda.current_device() if device == "cuda" else "cpu"}
             model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, **kwargs)
             tok = AutoTokenizer.from_pretrained(src)
+            if t.method == "qlora" and device != "cuda":
+                # bitsandbytes repacks 4-bit weights for its CPU inference kernel at the first no-grad forward
+                # (our validation); that kernel has no autograd, so later training steps would backpropagate
+                # through it wrongly. Keep every step on the differentiable path.
+                for m in model.modules():
+                    if hasattr(m, "support_avx512bf16_for_cpu"):
+                        m.support_avx512bf16_for_cpu = False
     else:
         if not ws.tokenizer_dir.exists():
             raise FileNotFoundError(f"no tokenizer at {ws.tokenizer_dir}: run `zaomo tokenizer train` first")
