@@ -156,10 +156,11 @@ def baseline_server(port: int, model_dir: str) -> None:
 
     import torch
 
-    from zaomo.model.load import eos_ids, load_model
+    from zaomo.model.chat import stop_ids
+    from zaomo.model.load import load_model
 
     model, tok = load_model(model_dir, device="cpu")
-    eos = eos_ids(tok)
+    eos = stop_ids(tok, model)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -339,7 +340,8 @@ def engine_only(model_dir: Path, n: int, max_tokens: int) -> tuple[float, float]
     (tokens/s of each)."""
     import torch
 
-    from zaomo.model.load import eos_ids, load_model
+    from zaomo.model.chat import stop_ids
+    from zaomo.model.load import load_model
     from zaomo.serve.engines import BuiltinEngine, Done, GenParams
 
     qs = prompts()
@@ -359,7 +361,7 @@ def engine_only(model_dir: Path, n: int, max_tokens: int) -> tuple[float, float]
         t.join()
     ours = sum(counts) / (time.perf_counter() - t0)
     model, tok = load_model(model_dir, device="cpu")
-    eos, total = eos_ids(tok), 0
+    eos, total = stop_ids(tok, model), 0
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(n):

@@ -3,8 +3,7 @@ engine's simple path."""
 
 from __future__ import annotations
 
-from .chat import render
-from .load import eos_ids
+from .chat import render, stop_ids
 from .prefix import split_prefix
 
 
@@ -28,7 +27,7 @@ def generate_text(model, tokenizer, prompts: list[str], max_new_tokens: int = 64
     if seed is not None:
         torch.manual_seed(seed)
     extra = {}
-    eos = eos_ids(tokenizer, model)
+    eos = stop_ids(tokenizer, model)
     model, prefix, P = split_prefix(model)
     if prefix is not None:  # P placeholder ids stand for the cached prefix; generate skips what is cached
         ids = torch.cat([ids.new_full((len(ids), P), tokenizer.pad_token_id), ids], 1)

@@ -70,7 +70,7 @@ def load_model(path: str | Path, device: str = "auto", dtype: str | object | Non
 
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
         model = PeftModel.from_pretrained(model, path)
-        if not is_prompt_learning(path):
+        if not model.active_peft_config.is_prompt_learning:
             model = model.merge_and_unload()
         tok_src = path if (Path(path) / "tokenizer_config.json").exists() else base
     else:
@@ -83,11 +83,6 @@ def load_model(path: str | Path, device: str = "auto", dtype: str | object | Non
     return model, tok
 
 
-def eos_ids(tokenizer, model=None) -> list[int]:
-    """Ids that end generation (see `chat.stop_ids`)."""
-    return stop_ids(tokenizer, model)
-
-
 def save_model(model, tokenizer, out: str | Path, state_dict: dict | None = None) -> Path:
     """Standard HF dir; generation stops at every EOS the chat template uses. `state_dict`: the full weights
     when the model itself holds only a shard of them (FSDP, ZeRO-3)."""
@@ -97,7 +92,7 @@ def save_model(model, tokenizer, out: str | Path, state_dict: dict | None = None
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(out)
-    ids = eos_ids(tokenizer, model)
+    ids = stop_ids(tokenizer, model)
     if hasattr(model, "generation_config") and ids:
         gen = GenerationConfig(eos_token_id=ids, pad_token_id=tokenizer.pad_token_id, do_sample=False,
                                max_new_tokens=256)

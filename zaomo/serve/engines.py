@@ -35,11 +35,12 @@ class BuiltinEngine:
 
     def load(self, model_dir: str | Path, device: str = "auto") -> None:
         """Load a version and make it current; requests already submitted finish on the one they started with."""
-        from ..model.load import eos_ids, load_model
+        from ..model.chat import stop_ids
+        from ..model.load import load_model
         from ..model.prefix import split_prefix
 
         model, tok = load_model(model_dir, device=device, dtype=self.dtype)
-        eos = set(eos_ids(tok, model))
+        eos = set(stop_ids(tok, model))
         model, prefix, prefix_len = split_prefix(model)  # decode with the base; a prefix is its starting cache
         loaded = Loaded(model, tok, eos,
                         getattr(model.config, "max_position_embeddings", 2048) - prefix_len, str(model_dir),

@@ -58,7 +58,7 @@ def load_trainable(model, state: dict[str, torch.Tensor], where: Path) -> None:
     model.load_state_dict(state, strict=False)  # frozen weights are not in a checkpoint by design
 
 
-def _sharded(acc) -> bool:
+def is_sharded(acc) -> bool:
     from accelerate.utils import DistributedType
 
     return acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
@@ -74,7 +74,7 @@ def save_checkpoint(ckpt_root: Path, step: int, acc, model, raw, optimizer, sche
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
     acc.wait_for_everyone()
-    if _sharded(acc):
+    if is_sharded(acc):
         acc.save_state(str(tmp / "accelerate"))
     elif acc.is_main_process:
         torch.save(trainable_state(raw), tmp / "model.pt")

@@ -28,7 +28,7 @@ from ..utils.io import atomic_write_text
 from ..utils.log import add_file_log, get_logger
 from ..workspace import Workspace
 from . import data as tdata
-from .checkpoint import _sharded, latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import is_sharded, latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .metrics_log import MetricsLog
 from .model_init import export_dtype, init_model, merge_adapter, wrap_method
 from .objectives import causal_lm_loss, dpo_loss, labelled_tokens, sequence_logps
@@ -289,10 +289,11 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             multiple = t.pad_multiple or (64 if t.compile else 1)
             pin = device.type == "cuda"
 
-            def prepare(step: int) -> tuple[list[dict], list[list[int]], int, int]:
+            def prepare(step: int) -> tuple[list[dict], list[list[int]], list[bool], int, int]:
                 """One step's host work (indices, collation, pinning, counts), done while the previous step
-                computes."""
-                batches, idxs, units, tokens = [], [], 0, 0
+                computes. Per micro-batch also whether the LM head should run only where labels are: when that
+                skips much (SFT), in eager mode — decided here, on the host copy, so the device is not asked."""
+                batches, idxs, sparse, units, tokens = [], [], [], 0, 0
                 for micro in range(t.grad_accum):
                     g = step * t.grad_accum + micro
                     idx = _global_indices(g, per_rank * world, n, cfg.project.seed)[rank * per_rank:
@@ -301,11 +302,14 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                     b = tdata.collate(exs, tok.pad_token_id, multiple)
                     if pin:
                         b = {k: v.pin_memory() for k, v in b.items()}
-                    units += len(idx) if t.stage == "dpo" else labelled_tokens(b)
+                    labelled = len(idx) if t.stage == "dpo" else labelled_tokens(b)
+                    units += labelled
+                    sparse.append(t.stage != "dpo" and not t.compile
+                                  and labelled < 0.75 * b["labels"][:, 1:].numel())
                     tokens += sum(len(e["input_ids"] if "input_ids" in e else e["chosen_input_ids"]) for e in exs)
                     batches.append(b)
                     idxs.append(idx)
-                return batches, idxs, units, tokens
+                return batches, idxs, sparse, units, tokens
 
             from concurrent.futures import ThreadPoolExecutor
 
@@ -315,7 +319,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             upcoming = pool.submit(prepare, st["step"])
             step_loss_f = float("nan")
             for step in range(st["step"], t.max_steps):
-                batches, idxs, units, step_tokens = upcoming.result()
+                batches, idxs, sparse, units, step_tokens = upcoming.result()
                 if step + 1 < t.max_steps:
                     upcoming = pool.submit(prepare, step + 1)
                 # the loss is a sum over the window's labelled tokens (pairs for DPO) divided by their count
@@ -327,7 +331,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                 # accelerate divides by grad_accum (DeepSpeed by its own gas), DDP averages over ranks
                 scale = world * t.grad_accum / total_units
                 step_loss = torch.zeros((), device=device)
-                for b, idx in zip(batches, idxs):
+                for b, idx, select in zip(batches, idxs, sparse):
                     b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
                     with acc.accumulate(model), acc.autocast():
                         if t.stage == "dpo":
@@ -336,10 +340,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                             loss_mean, _extra = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
                             loss_sum = loss_mean * len(idx)
                         else:
-                            # the LM head only where labels are, when that skips much (SFT), in eager mode
-                            sparse = labelled_tokens(b) < 0.75 * b["labels"][:, 1:].numel()
-                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum",
-                                                             select=sparse and not t.compile)
+                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum", select=select)
                         acc.backward(loss_sum * scale)
                     step_loss += loss_sum.detach().float()
                 done = step + 1
@@ -394,7 +395,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
             load_weights(ckpt_root / "best", acc, model, raw)
             log.info(f"keeping the best validated weights (step {st['best_step']}, val loss {st['best']:.4f})")
         kept_step = st["best_step"] if keep == "best" and st["best_step"] else last_step
-        state_dict = acc.get_state_dict(model) if _sharded(acc) else None  # collective: every rank gathers
+        state_dict = acc.get_state_dict(model) if is_sharded(acc) else None  # collective: every rank gathers
         acc.wait_for_everyone()
         if not main:
             return TrainResult(run_id, ws.models_dir / (t.output_name or f"{cfg.project.name}-{t.stage}"))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..model.chat import ensure_template, set_template
-from ..model.load import load_model, resolve_dtype
+from ..model.load import adapter_base, load_model, resolve_dtype
 from ..utils.env import optional_import
 from ..workspace import Workspace
 
@@ -62,7 +62,7 @@ def init_model(ws: Workspace, device: str) -> tuple[Any, Any, str | None, bool]:
                          "(from scratch, use train.method=full or lora)")
     if src:
         dtype = load_dtype(ws, device)
-        if (Path(src) / "adapter_config.json").exists():
+        if adapter_base(src) is not None:
             model, tok = load_model(src, device="cpu", dtype=dtype)
         else:
             kwargs: dict[str, Any] = {}
