@@ -190,3 +190,15 @@ def test_a_prefix_tuned_model_answers_through_zaomo_serve_and_eval_as_its_forwar
         resp = client.chat.completions.create(model=client.models.list().data[0].id, messages=msgs, max_tokens=8,
                                               temperature=0)
     assert resp.choices[0].message.content == want
+
+
+def test_a_bad_chat_template_setting_names_the_key_and_the_fix(tmp_path):
+    from zaomo.model.chat import set_template
+
+    tok = make_tokenizer("llama3")
+    with pytest.raises(ChatTemplateError, match=r"tokenizer.chat_template: 'chatm1' is neither"):
+        set_template(tok, "chatm1")
+    with pytest.raises(ChatTemplateError, match=r"tokenizer.chat_template: file .*missing.jinja not found"):
+        set_template(tok, "missing.jinja", tmp_path)
+    (tmp_path / "t.jinja").write_text("{% for m in messages %}{{ m['content'] }}<|eot_id|>{% endfor %}")
+    assert set_template(tok, "t.jinja", tmp_path) == [] and render(tok, CONVO[1:3]) == "问一<|eot_id|>答一<|eot_id|>"
