@@ -124,7 +124,9 @@ def test_console_with_keys_chat_rate_reload_and_stages(tmp_path, serve_app):
         page.fill("#key-input", key)
         given = len(app.seen)
         page.keyboard.press("Enter")
-        page.wait_for_function("document.querySelector('#model').options.length === 1")
+        # the page asks for models, then knowledge bases: wait for both lists
+        page.wait_for_function("document.querySelector('#model').options.length === 1 && "
+                               "document.querySelector('#kb-name').options.length === 1")
         assert not page.evaluate("document.querySelector('#key-dialog').open")
         assert page.input_value("#model") == "fake" and page.input_value("#kb-name") == "default"
         assert page.evaluate("JSON.parse(sessionStorage.getItem('zaomo.apiKey'))") == key
