@@ -4,7 +4,8 @@ quality loss on the quickstart's held-out QA set.
     make quickstart && python benchmarks/bench_export_onnx.py [--workspace quickstart-ws] [--max-tokens 32]
 
 The model is the quickstart's SFT model (`models/handbook-chat`), exported with `zaomo export --format onnx
---int8`. Every side answers the same held-out questions one at a time, greedily, with the same prompt ids (the
+--int8`. Every side answers the same held-out questions one at a time (and, through the serving batcher, 8 at a
+time), greedily, with the same prompt ids (the
 model's own chat template) and the same stop ids; tokens/s counts the tokens each side generated. Accuracy is
 zaomo's QA answer recall (whole units) of each side's answers.
 """
@@ -16,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,7 +35,7 @@ def main() -> None:
     from zaomo.model.export_onnx import export_onnx
     from zaomo.model.load import load_model
     from zaomo.model.onnx_lm import OnnxCausalLM
-    from zaomo.serve.engines import BuiltinEngine, Done, GenParams
+    from zaomo.serve.engines import BuiltinEngine, Done, GenParams, OnnxEngine
     from zaomo.utils.io import read_jsonl
 
     src = a.workspace / "models" / a.model
@@ -59,10 +61,14 @@ def main() -> None:
 
     engine = BuiltinEngine(src, device="cpu", dtype="fp32")
 
-    def builtin(_ids, conv):
-        parts = list(engine.stream(conv, GenParams(max_tokens=a.max_tokens)))
-        return "".join(p for p in parts if isinstance(p, str)), parts[-1].completion_tokens if isinstance(
-            parts[-1], Done) else 0
+    def served(eng):
+        def answer(_ids, conv):
+            parts = list(eng.stream(conv, GenParams(max_tokens=a.max_tokens)))
+            return "".join(p for p in parts if isinstance(p, str)), parts[-1].completion_tokens if isinstance(
+                parts[-1], Done) else 0
+        return answer
+
+    builtin = served(engine)
 
     def onnx(lm):
         def answer(ids, _conv):
@@ -70,11 +76,28 @@ def main() -> None:
             return tok.decode(new, skip_special_tokens=True).strip(), len(new)
         return answer
 
+    def concurrent(answer):
+        """Every question in flight at once from 8 client threads: the batcher decodes them together."""
+        def run():
+            with ThreadPoolExecutor(8) as pool:
+                return list(pool.map(lambda ic: answer(*ic), zip(prompts, convs)))
+
+        run()  # warm-up: the batch shapes of this run
+        t0 = time.perf_counter()
+        res = run()
+        return res, time.perf_counter() - t0
+
+    onnx_fp32, onnx_int8 = OnnxEngine(out, int8=False), OnnxEngine(out, int8=True)
     rows = {}
-    for name, answer in (("built-in engine (torch fp32)", builtin),
-                         ("ONNX Runtime fp32", onnx(OnnxCausalLM(out, int8=False))),
-                         ("ONNX Runtime int8", onnx(OnnxCausalLM(out, int8=True)))):
-        res, secs = timed(answer)
+    for name, answer, how in (("built-in engine (torch fp32)", builtin, timed),
+                              ("ONNX Runtime fp32", onnx(OnnxCausalLM(out, int8=False)), timed),
+                              ("ONNX Runtime int8", onnx(OnnxCausalLM(out, int8=True)), timed),
+                              ("serve.engine=onnx fp32", served(onnx_fp32), timed),
+                              ("serve.engine=onnx int8", served(onnx_int8), timed),
+                              ("built-in engine, 8 concurrent", builtin, concurrent),
+                              ("serve.engine=onnx fp32, 8 concurrent", served(onnx_fp32), concurrent),
+                              ("serve.engine=onnx int8, 8 concurrent", served(onnx_int8), concurrent)):
+        res, secs = how(answer)
         n_tok = sum(k for _, k in res)
         acc = sum(answer_recall(t, q["answers"]) for (t, _), q in zip(res, qa)) / len(qa)
         rows[name] = {"tokens": n_tok, "seconds": secs, "tokens_per_s": n_tok / secs, "qa_accuracy": acc,
@@ -82,7 +105,9 @@ def main() -> None:
         print(f"{name:30s}: {n_tok} tokens in {secs:.2f} s = {n_tok / secs:7.1f} tokens/s; "
               f"QA answer recall {100 * acc:.1f}% ({len(qa)} held-out questions)")
     base = rows["built-in engine (torch fp32)"]
-    for name in ("ONNX Runtime fp32", "ONNX Runtime int8"):
+    for name in [n for n in rows if n != "built-in engine (torch fp32)"]:
+        both = "concurrent" in name and name.startswith("serve")  # concurrent ONNX vs concurrent built-in
+        base = rows["built-in engine, 8 concurrent" if both else "built-in engine (torch fp32)"]
         same = sum(x == y for x, y in zip(rows[name]["answers"], base["answers"]))
         print(f"{name}: {rows[name]['tokens_per_s'] / base['tokens_per_s']:.2f}x the built-in engine's tokens/s; "
               f"answers identical to the built-in engine's on {same}/{len(qa)}")

@@ -116,6 +116,11 @@ def serve_app():
     return Server
 
 
+@pytest.fixture
+def zaomo_serve():
+    return ZaomoServe
+
+
 def scripted_engine(tiny_model_dir):
     """The tiny model, biased so that it emits "好的" and then <|im_end|> (EOS)."""
     from zaomo.serve.engines import BuiltinEngine

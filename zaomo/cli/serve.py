@@ -49,11 +49,12 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Chat with a model in the terminal (streaming); /reset clears the history, /exit quits."""
-        from ..serve.engines import BuiltinEngine, Done, GenParams
+        from ..serve.engines import Done, GenParams
+        from ..serve.models import local_engine
 
         ws = open_workspace(workspace, config, set_)
-        engine = BuiltinEngine(ws.resolve_model(model or ws.cfg.serve.model), device=ws.cfg.project.device,
-                               dtype=ws.cfg.model.dtype)
+        path = ws.resolve_model(model or ws.cfg.serve.model)
+        engine = local_engine(ws, path, path.name)
         kbase = None
         if kb:
             from ..kb import KnowledgeBase

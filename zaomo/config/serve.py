@@ -12,7 +12,11 @@ from .base import Section
 class ServeConfig(Section):
     host: str = Field("127.0.0.1", description="listen address; anything but loopback requires API keys")
     port: int = Field(8000, ge=0, le=65535, description="listen port")
-    engine: Literal["builtin", "vllm", "remote"] = Field("builtin", description="what generates the tokens")
+    engine: Literal["builtin", "onnx", "vllm", "remote"] = Field(
+        "builtin", description="what generates the tokens: builtin (transformers in this process), onnx (a "
+        "`zaomo export --format onnx` dir on ONNX Runtime, CPU), vllm, remote (any OpenAI-compatible endpoint)")
+    onnx_int8: bool = Field(False, description="engine onnx: run model.int8.onnx (`zaomo export --int8`) instead "
+                            "of the fp32 model.onnx")
     model: str | None = Field(None, description="model dir or registered name (defaults to the promoted version)")
     models: list[str] = Field(default_factory=list, description="more models served beside `model`, chosen by a "
                               "request's `model`: registered names, model dirs or LoRA adapter dirs, each optionally "

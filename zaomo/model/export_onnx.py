@@ -75,6 +75,8 @@ def export_onnx(model, tokenizer, out_dir: str | Path, int8: bool = False) -> Pa
                           input_names=["input_ids", "attention_mask", "position_ids", *past_names],
                           output_names=["logits", *present_names], dynamic_axes=axes)
     model.config.save_pretrained(out)
+    if getattr(model, "generation_config", None) is not None:  # its EOS list stops a served answer
+        model.generation_config.save_pretrained(out)
     tokenizer.save_pretrained(out)
     if int8:
         quant = optional_import("onnxruntime.quantization", "export", "int8 ONNX quantisation")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .batching import Batcher, Done, GenParams, Loaded, Request
 
-__all__ = ["BuiltinEngine", "Done", "GenParams", "RemoteEngine"]
+__all__ = ["BuiltinEngine", "Done", "GenParams", "OnnxEngine", "RemoteEngine"]
 
 
 class BuiltinEngine:
@@ -144,6 +144,41 @@ class AdapterEngine(BuiltinEngine):
 
     def stats(self) -> dict[str, int]:
         return {}  # the base's batcher reports for both
+
+
+class OnnxEngine(BuiltinEngine):
+    """A model exported by `zaomo export --format onnx`, run by ONNX Runtime on the CPU (`model.onnx`, or
+    `model.int8.onnx` with `int8`) and decoded by the same batcher as the built-in engine."""
+
+    def __init__(self, model_dir: str | Path, name: str | None = None, max_batch_size: int = 8,
+                 batch_wait_ms: float = 5.0, int8: bool = False):
+        self.int8 = int8
+        super().__init__(model_dir, device="cpu", name=name, max_batch_size=max_batch_size,
+                         batch_wait_ms=batch_wait_ms, dtype="float32")
+
+    def load(self, model_dir: str | Path, device: str = "cpu") -> None:
+        from transformers import AutoTokenizer
+
+        from ..model.chat import stop_ids
+        from ..model.onnx_lm import OnnxTorchModel
+
+        d = Path(model_dir)
+        onnx_file = d / ("model.int8.onnx" if self.int8 else "model.onnx")
+        if not onnx_file.exists():
+            raise FileNotFoundError(f"serve.engine=onnx: {onnx_file} not found; write it with `zaomo export "
+                                    f"<model> {d} --format onnx{' --int8' if self.int8 else ''}`")
+        model = OnnxTorchModel(d, int8=self.int8)
+        tok = AutoTokenizer.from_pretrained(d)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        loaded = Loaded(model, tok, set(stop_ids(tok, model)),
+                        getattr(model.config, "max_position_embeddings", 2048), str(d))
+        with self._swap:
+            self.current = loaded
+
+    def attach_adapter(self, name: str, adapter_dir: str | Path) -> AdapterEngine:
+        raise ValueError(f"serve.models: {name!r} is a LoRA adapter, and serve.engine=onnx runs one exported "
+                         f"graph; merge it (`zaomo export {adapter_dir} <dir> --format onnx`) and serve that")
 
 
 class TokenStream:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import Workspace
-from .engines import BuiltinEngine, RemoteEngine
+from .engines import BuiltinEngine, OnnxEngine, RemoteEngine
 
 
 def parse_entry(entry: str) -> tuple[str, str]:
@@ -54,11 +54,15 @@ def make_engine(ws: Workspace) -> Any:
 
         return VLLMEngine.from_config(ws)
     ref = cfg.model or ws.cfg.project.name
-    return _builtin(ws, ws.resolve_model(ref), ref)
+    return local_engine(ws, ws.resolve_model(ref), ref)
 
 
-def _builtin(ws: Workspace, path: Path | str, name: str) -> BuiltinEngine:
+def local_engine(ws: Workspace, path: Path | str, name: str) -> BuiltinEngine:
+    """The in-process engine `serve.engine` names (transformers, or ONNX Runtime) for one model dir."""
     cfg = ws.cfg.serve
+    if cfg.engine == "onnx":
+        return OnnxEngine(path, name=name, max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms,
+                          int8=cfg.onnx_int8)
     return BuiltinEngine(path, device=ws.cfg.project.device, name=name, dtype=ws.cfg.model.dtype,
                          max_batch_size=cfg.max_batch_size, batch_wait_ms=cfg.batch_wait_ms)
 
@@ -93,9 +97,9 @@ def make_engines(ws: Workspace, engine: Any = None) -> dict[str, Any]:
             path, base = adapters[name]
             key = str(Path(ws.path(base)).resolve())
             if key not in bases:  # a base not served by itself: loaded once for its adapters
-                bases[key] = _builtin(ws, key, Path(key).name)
+                bases[key] = local_engine(ws, key, Path(key).name)
             engines[name] = bases[key].attach_adapter(name, path)
             continue
-        e = _builtin(ws, ws.resolve_model(ref), name)
+        e = local_engine(ws, ws.resolve_model(ref), name)
         engines[name] = bases[str(Path(str(e.path)).resolve())] = e
     return engines
