@@ -156,3 +156,30 @@ def eos_engine(tiny_model_dir):
 @pytest.fixture
 def eos_engine_factory(tiny_model_dir):
     return lambda: scripted_engine(tiny_model_dir)
+
+
+PG_URL = os.environ.get("ZAOMO_TEST_PG_URL")
+
+
+def _wipe(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for t in ("alembic_version", "runs", "api_keys", "audit", "feedback", "models"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The workspace database on SQLite, and on a real PostgreSQL when ZAOMO_TEST_PG_URL names one (.ci/run
+    starts Debian's server and sets it); the PostgreSQL tables are dropped before and after each test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'zaomo.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("no PostgreSQL: set ZAOMO_TEST_PG_URL=postgresql+psycopg://user:pw@host/db (.ci/run does)")
+    _wipe(PG_URL)
+    yield PG_URL
+    _wipe(PG_URL)

@@ -3,36 +3,12 @@ records, concurrent writers, and Alembic upgrades of a database made before migr
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
 from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 
 from zaomo.records import ApiKey, AuditRecord, Base, Feedback, ModelVersion, Registry
-
-PG_URL = os.environ.get("ZAOMO_TEST_PG_URL")
-
-
-def _wipe(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for t in ("alembic_version", "runs", "api_keys", "audit", "feedback", "models"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'zaomo.db'}"
-        return
-    if not PG_URL:
-        pytest.skip("no PostgreSQL: set ZAOMO_TEST_PG_URL=postgresql+psycopg://user:pw@host/db (.ci/run does)")
-    _wipe(PG_URL)
-    yield PG_URL
-    _wipe(PG_URL)
-
 
 def test_records_end_to_end(db_url):
     reg = Registry(db_url)
