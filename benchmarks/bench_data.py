@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -137,7 +138,7 @@ def part_dedup(n: int, workers: int) -> None:
     base = {}
     for rid, text, _src, _rate in records:
         m = MinHash(num_perm=cfg.num_perm, seed=1)
-        for s in shingles(text, cfg.shingle):
+        for s in shingles(text, cfg.shingle, cfg.shingle_other):
             m.update(s.encode("utf-8"))
         hits = sorted(lsh.query(m))
         base[rid] = hits[0] if hits else None
@@ -175,18 +176,98 @@ def part_words() -> None:
           f"{len(ho.word_hits)} ({ho.word_rate:.1%}) {ho.word_hits[:6]}; PII {len(ho.pii_hits)} ({ho.pii_rate:.1%})")
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ZH_FILES = ("chinese", "tang300", "song100", "songs-poems")
+EN_FILES = ("cookie", "computers", "people", "literature", "wisdom", "science", "definitions", "miscellaneous",
+            "humorists", "law")
+
+
+def fortune_docs(fortunes: Path, names: tuple[str, ...], n: int, size: int = 1000) -> list[str]:
+    """`n` documents of `size` characters made of consecutive fortune entries (real text, in file order)."""
+    out, cur = [], ""
+    for name in names:
+        text = ANSI.sub("", (fortunes / name).read_text(encoding="utf-8", errors="replace"))
+        for e in re.split(r"^%$", text, flags=re.M):
+            if e.strip():
+                cur += e.strip() + "\n\n"
+            if len(cur) >= size:
+                out.append(cur[:size])
+                cur = ""
+                if len(out) == n:
+                    return out
+    return out
+
+
+def typo_edit(rng: random.Random, text: str, rate: float) -> str:
+    """`rate` of the characters edited at random positions: substituted, inserted or deleted (a third each),
+    with characters drawn from the document itself."""
+    chars, pool = list(text), [c for c in text if not c.isspace()]
+    for i in sorted(rng.sample(range(len(chars)), int(len(chars) * rate)), reverse=True):
+        op = rng.randrange(3)
+        if op == 0:
+            chars[i] = rng.choice(pool)
+        elif op == 1:
+            chars.insert(i, rng.choice(pool))
+        else:
+            del chars[i]
+    return "".join(chars)
+
+
+def part_neardup(n: int, fortunes: Path, overrides: dict | None = None) -> dict:
+    """Near-duplicate precision/recall on real 1,000-character zh and en documents: `n` originals per
+    language, then one edited copy of each at 5%, 10% and 20% character edits; every record goes through
+    zaomo's Deduplicator in order (originals first). TP: a copy matched to its own original; FP: any other
+    match (an original flagged, or a copy matched elsewhere)."""
+    from zaomo.config.data import DedupConfig
+    from zaomo.data.dedup import Deduplicator
+
+    cfg = DedupConfig(**(overrides or {}))
+    rng = random.Random(7)
+    rates = (0.05, 0.10, 0.20)
+    table = {}
+    for lang, files in (("zh", ZH_FILES), ("en", EN_FILES)):
+        originals = fortune_docs(fortunes, files, n)
+        records = [(f"o{i}", t, None, None) for i, t in enumerate(originals)]
+        records += [(f"c{r}-{i}", typo_edit(rng, t, r), f"o{i}", r) for r in rates for i, t in enumerate(originals)]
+        d = Deduplicator(cfg)
+        t0 = time.perf_counter()
+        found = {rid: (hit[1] if (hit := d.check(rid, text)) else None) for rid, text, _, _ in records}
+        secs = time.perf_counter() - t0
+        flagged = [r for r in records if found[r[0]] is not None]
+        wrong = sum(found[r[0]] != r[2] for r in flagged)
+        row = {"docs": len(originals), "precision": (len(flagged) - wrong) / max(1, len(flagged)),
+               "docs_per_s": len(records) / secs}
+        for r in rates:
+            copies = [x for x in records if x[3] == r]
+            row[f"recall@{r:.0%}"] = sum(found[x[0]] == x[2] for x in copies) / len(copies)
+        table[lang] = row
+        print(f"(n) near-dup {lang}: {len(originals)} real 1,000-char docs + edited copies; shingle "
+              f"{cfg.shingle}/{cfg.shingle_other} chars, threshold {cfg.threshold}, {cfg.num_perm} perms: "
+              + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dedup-docs", type=int, default=3000)
-    ap.add_argument("--parts", default="words,dedup,pipeline")
+    ap.add_argument("--parts", default="words,dedup,neardup,pipeline")
+    ap.add_argument("--neardup-docs", type=int, default=500)
+    ap.add_argument("--set", action="append", default=[], help="DedupConfig override for neardup, e.g. threshold=0.5")
     a = ap.parse_args()
     parts = a.parts.split(",")
     if "words" in parts:
         part_words()
     if "dedup" in parts:
         part_dedup(a.dedup_docs, a.workers)
+    if "neardup" in parts:
+        import subprocess
+
+        fortunes = Path(subprocess.check_output(["bash", str(Path(__file__).with_name("fetch_corpora.sh"))],
+                                                text=True).strip())
+        over = {k: float(v) if "." in v else int(v) for k, v in (x.split("=", 1) for x in a.set)}
+        part_neardup(a.neardup_docs, fortunes, over)
     if "pipeline" in parts:
         part_pipeline(a.docs, a.workers)
 

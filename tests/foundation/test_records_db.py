@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 
 from zaomo.records import ApiKey, AuditRecord, Base, Feedback, ModelVersion, Registry
+
 
 def test_records_end_to_end(db_url):
     reg = Registry(db_url)

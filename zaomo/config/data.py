@@ -32,14 +32,19 @@ class FilterConfig(Section):
                                  description="languages to keep (langid codes); empty keeps all")
     ads: bool = Field(True, description="drop advertising / boilerplate records")
     html_remnants: bool = Field(True, description="drop records that still contain HTML or script")
+    max_markup_ratio: float = Field(0.05, ge=0, le=1, description="html_remnants: max share of the prose's "
+                                    "characters in tags and entities (code blocks and `inline code` not counted)")
 
 
 class DedupConfig(Section):
     exact: bool = Field(True, description="drop exact duplicates (hash of normalised text)")
     near: bool = Field(True, description="drop near duplicates with MinHash-LSH")
-    threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity at or above which two records are duplicates")
+    threshold: float = Field(0.45, gt=0, lt=1, description="estimated Jaccard similarity of the shingle sets at or "
+                             "above which two records are duplicates (0.45: ≥0.95 recall at 5% character edits "
+                             "and ≥0.9 at 10% on 1,000-character zh/en text, precision 1.0; BENCHMARKS.md)")
     num_perm: int = Field(128, ge=16, description="MinHash permutations")
-    shingle: int = Field(5, ge=1, description="characters per shingle for Chinese (words for English: 3)")
+    shingle: int = Field(2, ge=1, description="characters per shingle for Chinese text")
+    shingle_other: int = Field(4, ge=1, description="characters per shingle for other text (lowercased)")
     store: Literal["memory", "disk"] = Field(
         "memory", description="where hashes and LSH buckets live: memory (fast), or SQLite on disk for corpora "
         "whose index does not fit in RAM")
@@ -52,7 +57,21 @@ class SplitConfig(Section):
 
 class DataConfig(Section):
     inputs: list[str] = Field(default_factory=lambda: ["data/raw"],
-                              description="files or folders to read (txt md html json jsonl csv parquet docx pdf)")
+                              description="files or folders to read (txt md html json jsonl csv parquet arrow docx "
+                              "xlsx pptx pdf warc wet, MediaWiki .xml/.xml.bz2 dumps, `save_to_disk` folders), or "
+                              "`hf:<dataset id or local path>[:<config>][@<split>]` (Hugging Face `datasets`)")
+    text_split: Literal["auto", "file", "paragraphs", "lines", "separator"] = Field(
+        "auto", description="how a plain-text file becomes records: auto (at separator lines such as `%`, `---`, "
+        "`***` when the file has two or more, else the whole file), file, paragraphs (blank lines), lines, "
+        "separator (`text_separator`)")
+    text_separator: str | None = Field(None, description="regular expression matching a whole separator line "
+                                       "(multiline), for text_split auto/separator; null = the built-in set")
+    split_long: bool = Field(True, description="split documents longer than filters.max_chars at paragraph, then "
+                             "sentence boundaries into parts (each keeps its source and position) instead of "
+                             "quarantining them")
+    fields: dict[str, str] = Field(default_factory=dict, description="structured inputs (JSON, CSV, Parquet, "
+                                   "datasets): zaomo field → source column, e.g. {text: body} or "
+                                   "{messages: conversation, id: uid}")
     output_dir: str = Field("data/clean", description="where clean splits, report and quarantine go")
     kind: Literal["pretrain", "sft"] = Field("pretrain", description="what the records are")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)

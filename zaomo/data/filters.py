@@ -2,7 +2,14 @@
 
 Rules follow Gopher (Rae et al. 2021: symbol ratio, repeated lines and n-grams) and ChineseWebText
 (Chinese-character ratio, average line length), with character n-grams for Chinese where Gopher
-counts words.
+counts words. Thresholds are the `data.filters` settings (docs/data.md lists them).
+
+Technical writing is judged on its prose: code — fenced blocks (``` or ~~~), lines indented four spaces, and
+`inline code` — is set aside before the repetition and HTML rules, because examples legitimately repeat lines
+(`}`, `import numpy as np`) and name tags (`<div>`). The HTML rule asks for markup left by an extractor, not for
+text about markup: a script or style element with its content, or tags and entities covering more than
+`filters.max_markup_ratio` of the prose — counting tags with attributes, entities and tags run together; a tag
+named inside a sentence ("the <div> element") is a mention, not markup.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from .text import han_ratio
 AD_PATTERNS = re.compile(
     r"(加微信|加v信|加qq|点击领取|限时优惠|全网最低|免费领取|立即购买|扫码关注|代开发票|注册就送|"
     r"buy now|click here|limited offer|act now|free shipping|best price)", re.IGNORECASE)
-HTML_REMNANTS = re.compile(r"(<\s*(script|style|div|span|iframe|a\s+href|br|p)\b|</\w+>|&nbsp;|javascript:|"
-                           r"function\s*\(\)\s*\{)", re.IGNORECASE)
+ACTIVE_MARKUP = re.compile(r"<\s*(script|style|iframe)\b[^>]*>.*?<\s*/\s*\1\s*>|javascript:\S", re.I | re.S)
+MARKUP = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]{0,300})?/?>|&(?:nbsp|amp|lt|gt|quot|#\d+);", re.I)
+CODE = re.compile(r"^(```|~~~).*?^\1[^\n]*$|^(?: {4}|\t)[^\n]*$|`[^`\n]+`", re.M | re.S)
 GARBLED = re.compile(r"[\ufffd\u00c0-\u00ff]{2,}|[锟斤拷]{3,}|[�]")
 SYMBOLS = re.compile(r"[#@$%^&*_=+|~<>{}\[\]\\/]")
 
@@ -46,6 +54,30 @@ def _dup_ngram_ratio(text: str, n: int = 10) -> float:
     return sum(covered) / len(units)
 
 
+def prose(text: str) -> str:
+    """The text without its code (fenced blocks, indented lines, inline code spans)."""
+    return CODE.sub(" ", text)
+
+
+def html_remnant(text: str, max_ratio: float) -> str | None:
+    """Why `text` still holds markup from a page, or None; `text` is prose (code already set aside)."""
+    m = ACTIVE_MARKUP.search(text)
+    if m:
+        return f"HTML/script remnant '{m.group()[:40]}'"
+    found = list(MARKUP.finditer(text))
+    # a tag named in a sentence ("the <div> element") is a mention; markup is a tag with attributes, an
+    # entity, or a tag run into another tag ("</a></li><li>")
+    marks = [m for i, m in enumerate(found)
+             if m.group().startswith("&") or "=" in m.group()
+             or (i > 0 and not text[found[i - 1].end():m.start()].strip())
+             or (i + 1 < len(found) and not text[m.end():found[i + 1].start()].strip())]
+    if len(marks) < 2:
+        return None
+    share = sum(len(m.group()) for m in marks) / max(1, len(text) - text.count(" "))
+    return f"HTML markup covers {share:.2f} > filters.max_markup_ratio={max_ratio} ('{marks[0].group()[:40]}' …)" \
+        if share > max_ratio else None
+
+
 def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | None]]]:
     def length(t: str) -> str | None:
         n = len(t)
@@ -68,6 +100,7 @@ def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | Non
         return f"digit ratio {d:.2f} > {cfg.max_digit_ratio}" if d > cfg.max_digit_ratio else None
 
     def repetition(t: str) -> str | None:
+        t = prose(t)
         r = _dup_line_ratio(t)
         if r > cfg.max_dup_line_ratio:
             return f"repeated lines cover {r:.2f} > {cfg.max_dup_line_ratio}"
@@ -95,8 +128,7 @@ def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | Non
             if cfg.ads and len(hits) >= 2 else None
 
     def html(t: str) -> str | None:
-        m = HTML_REMNANTS.search(t)
-        return f"HTML/script remnant '{m.group()}'" if cfg.html_remnants and m else None
+        return html_remnant(prose(t), cfg.max_markup_ratio) if cfg.html_remnants else None
 
     return [("length", length), ("garbled", garbled), ("symbols", symbols), ("repetition", repetition),
             ("html", html), ("ads", ads), ("language", language)]

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..utils.env import package_versions
@@ -29,7 +30,10 @@ from .text import han_ratio
 
 @dataclass
 class DataReport:
-    read: int = 0
+    read: int = 0  # records entering the pipeline: kept + quarantined + deduplicated
+    documents: int = 0  # as the sources hold them: read − split_parts + split_documents
+    split_documents: int = 0  # documents longer than filters.max_chars, split into parts …
+    split_parts: int = 0  # … this many records in all
     kept: int = 0
     quarantined: int = 0
     deduplicated: int = 0
@@ -65,7 +69,7 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
     rep = DataReport(run_id=run_id)
 
     # 1. per document, per shard, in parallel and resumable
-    shards = plan_shards([ws.path(p) for p in cfg.inputs], cfg, ws.cfg.safety)
+    shards = plan_shards([Path(p) if p.startswith("hf:") else ws.path(p) for p in cfg.inputs], cfg, ws.cfg.safety)
     work = out / ".shards"
     rep.shards = len(shards)
     rep.shards_cleaned, rep.shards_reused = run_shards(shards, cfg, ws.cfg.safety, ws.root, work,
@@ -96,8 +100,12 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
             lengths_dropped.append(len(text))
 
     with stack:
+        parents: set[str] = set()
         for o in iter_outcomes(shards, work):
             rep.read += 1
+            if o.get("split_from") is not None:
+                rep.split_parts += 1
+                parents.add(o["split_from"])
             if o.get("encoding"):
                 rep.encodings[o["encoding"]] = rep.encodings.get(o["encoding"], 0) + 1
             rec = o["record"]
@@ -115,6 +123,8 @@ def run_pipeline(ws: Workspace, progress: bool = True) -> DataReport:
                 rep.masked[k] = rep.masked.get(k, 0) + v
             _place(o, rid, cfg, rep, dedup, decon, reject, handles, lengths_kept, langs)
 
+    rep.split_documents = len(parents)
+    rep.documents = rep.read - rep.split_parts + rep.split_documents
     rep.dropped = dict(dropped)
     rep.clusters = {k: v for k, v in dedup.clusters.items()}
     rep.seconds = round(time.perf_counter() - t0, 2)

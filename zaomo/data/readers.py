@@ -1,8 +1,9 @@
 """Readers for every input format, streaming, with the source and position of each record.
 
 Encodings are detected with charset-normalizer (UTF-8, GB18030/GBK, Big5, UTF-16…) and recorded;
-HTML main text is extracted with trafilatura (navigation, scripts and footers dropped); docx with
-python-docx, pdf with pypdf, parquet with pyarrow. What cannot be read is yielded as a ReadProblem
+HTML main text is extracted with trafilatura (navigation, scripts and footers dropped); office files and PDF in
+`office.py`, web archives in `web.py`, MediaWiki dumps in `wiki.py`, Hugging Face datasets in `hf.py`; a
+plain-text corpus is split into its entries (`splitting.py`). What cannot be read is yielded as a ReadProblem
 (file, line, reason, a sample of the raw bytes) so that it reaches the quarantine instead of vanishing.
 """
 
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".csv", ".tsv", ".parquet",
-             ".docx", ".pdf"}
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow",
+             ".docx", ".xlsx", ".pptx", ".pdf", ".warc", ".wet", ".xml", ".warc.gz", ".wet.gz", ".xml.bz2"}
 TEXT_FIELDS = ("text", "content", "body", "article")
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a single JSONL line larger than this is quarantined, not parsed
 
@@ -37,6 +38,26 @@ class ReadProblem:
     line: int | None
     reason: str
     raw: str = ""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How inputs become records (the `data.text_split`, `data.text_separator` and `data.fields` settings)."""
+
+    text_split: str = "auto"
+    text_separator: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ReadOptions:
+        return cls(cfg.text_split, cfg.text_separator, tuple(sorted(cfg.fields.items())))
+
+
+def suffix_of(path: Path) -> str:
+    """The format suffix, compressed ones included ('.warc.gz', '.xml.bz2')."""
+    s = path.suffixes[-2:]
+    two = "".join(s).lower()
+    return two if two in SUPPORTED else path.suffix.lower()
 
 
 def _rel(path: Path, root: Path | None) -> str:
@@ -82,10 +103,21 @@ def _text_of(obj: dict) -> str | None:
     return None
 
 
-def _record_doc(obj: Any, source: str, pos: dict, n: int) -> Document | ReadProblem:
+def record_doc(obj: Any, source: str, pos: dict, n: int, fields: tuple[tuple[str, str], ...] = ()
+               ) -> Document | ReadProblem:
+    """A structured record (JSON line, CSV row, Parquet/dataset row) as a Document; `fields` renames source
+    columns to zaomo's (`text`, `messages`, `id`, …) first."""
     if not isinstance(obj, dict):
         return ReadProblem(source, pos.get("line"), f"expected a JSON object, got {type(obj).__name__}",
-                           json.dumps(obj, ensure_ascii=False)[:2000])
+                           json.dumps(obj, ensure_ascii=False, default=str)[:2000])
+    if fields:
+        missing = [col for _, col in fields if col not in obj]
+        if missing:
+            return ReadProblem(source, pos.get("line") or pos.get("row"),
+                               f"data.fields names column(s) {', '.join(missing)} absent here (columns: "
+                               f"{', '.join(map(str, obj))})", json.dumps(obj, ensure_ascii=False, default=str)[:2000])
+        obj = {**{k: v for k, v in obj.items() if k not in {c for _, c in fields}},
+               **{ours: obj[col] for ours, col in fields}}
     text = _text_of(obj)
     rid = str(obj.get("id", f"{source}#{n}"))
     if text is None and not any(k in obj for k in ("messages", "conversations", "instruction", "prompt")):
@@ -94,7 +126,7 @@ def _record_doc(obj: Any, source: str, pos: dict, n: int) -> Document | ReadProb
     return Document(rid, text or "", source, {**pos, "format": "json"}, record=obj)
 
 
-def _read_jsonl(path: Path, source: str) -> Iterator[Document | ReadProblem]:
+def _read_jsonl(path: Path, source: str, fields: tuple = ()) -> Iterator[Document | ReadProblem]:
     with open(path, "rb") as f:
         n = 0
         while True:
@@ -123,10 +155,10 @@ def _read_jsonl(path: Path, source: str) -> Iterator[Document | ReadProblem]:
                 yield ReadProblem(source, n, f"invalid JSON ({e.msg} at column {e.colno}); fix or remove the line",
                                   text[:2000])
                 continue
-            yield _record_doc(obj, source, {"line": n, "encoding": enc}, n)
+            yield record_doc(obj, source, {"line": n, "encoding": enc}, n, fields)
 
 
-def _read_html(data: str) -> str:
+def html_text(data: str) -> str:
     import trafilatura
 
     return trafilatura.extract(data, include_comments=False, include_tables=True, favor_precision=True) or ""
@@ -134,62 +166,53 @@ def _read_html(data: str) -> str:
 
 def input_files(path: Path) -> list[Path]:
     """The files an input names, in reading order: itself, or a folder's files recursively, sorted, hidden
-    ones skipped. A missing path is returned as is (reading it reports the problem)."""
-    if path.is_dir():
-        return [p for p in sorted(q for q in path.rglob("*") if q.is_file()) if not p.name.startswith(".")]
+    ones skipped; a `datasets` save_to_disk folder is one input. A missing path is returned as is (reading it
+    reports the problem)."""
+    from .hf import is_saved_dataset
+
+    if path.is_dir() and not is_saved_dataset(path):
+        out: list[Path] = []
+        for p in sorted(path.iterdir()):
+            if not p.name.startswith("."):
+                out += input_files(p) if p.is_dir() else [p]
+        return out
     return [path]
 
 
-def iter_documents(path: str | Path, root: str | Path | None = None) -> Iterator[Document | ReadProblem]:
-    """Every record under `path` (a file or a folder, recursively, sorted)."""
+def iter_documents(path: str | Path, root: str | Path | None = None,
+                   opts: ReadOptions | None = None) -> Iterator[Document | ReadProblem]:
+    """Every record under `path` (a file or a folder, recursively, sorted; or an `hf:` dataset spec)."""
+    opts = opts or ReadOptions()
+    if str(path).startswith("hf:"):
+        from .hf import read_hub
+
+        yield from read_hub(str(path)[3:], opts.fields)
+        return
     path = Path(path)
     root = Path(root) if root else (path if path.is_dir() else path.parent)
     if path.is_dir():
+        from .hf import is_saved_dataset, read_saved_dataset
+
+        if is_saved_dataset(path):
+            yield from read_saved_dataset(path, _rel(path, root) if path != root else path.name, opts.fields)
+            return
         for p in input_files(path):
-            yield from iter_documents(p, root)
+            yield from iter_documents(p, root, opts)
         return
     if not path.exists():
         yield ReadProblem(path.as_posix(), None, "no such file or folder")
         return
     source = _rel(path, root)
-    suffix = path.suffix.lower()
+    suffix = suffix_of(path)
     if suffix not in SUPPORTED:
         yield ReadProblem(source, None, f"unsupported file type '{suffix}'; supported: {', '.join(sorted(SUPPORTED))}")
         return
     if path.stat().st_size == 0:
         yield ReadProblem(source, None, "empty file")
         return
-    if suffix == ".jsonl":
-        yield from _read_jsonl(path, source)
-        return
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
-            yield _record_doc(row, source, {"row": i, "format": "parquet"}, i)
-        return
-    if suffix == ".docx":
-        import docx
-
-        try:
-            d = docx.Document(str(path))
-        except Exception as e:  # python-docx raises several types for a damaged file
-            yield ReadProblem(source, None, f"not a readable docx ({e})")
-            return
-        text = "\n".join(p.text for p in d.paragraphs if p.text.strip())
-        yield Document(source, text, source, {"format": "docx", "title": d.core_properties.title or None})
-        return
-    if suffix == ".pdf":
-        from pypdf import PdfReader
-
-        try:
-            reader = PdfReader(str(path))
-            for i, page in enumerate(reader.pages, 1):
-                t = page.extract_text() or ""
-                if t.strip():
-                    yield Document(f"{source}#p{i}", t, source, {"format": "pdf", "page": i})
-        except Exception as e:  # pypdf raises many error types for broken files
-            yield ReadProblem(source, None, f"not a readable pdf ({e})")
+    reader = _BINARY_READERS.get(suffix)
+    if reader is not None:
+        yield from reader(path, source, opts)
         return
     data = path.read_bytes()
     if looks_binary(data):
@@ -199,9 +222,13 @@ def iter_documents(path: str | Path, root: str | Path | None = None) -> Iterator
     if text is None:
         yield ReadProblem(source, None, enc, data[:2000].decode("latin-1"))
         return
+    yield from _read_text(text, enc, suffix, source, opts)
+
+
+def _read_text(text: str, enc: str, suffix: str, source: str, opts: ReadOptions) -> Iterator[Document | ReadProblem]:
     meta: dict[str, Any] = {"encoding": enc, "format": suffix.lstrip(".")}
     if suffix in (".html", ".htm"):
-        text = _read_html(text)
+        text = html_text(text)
         if not text.strip():
             yield ReadProblem(source, None, "no main text found in the HTML page")
             return
@@ -212,15 +239,69 @@ def iter_documents(path: str | Path, root: str | Path | None = None) -> Iterator
             yield ReadProblem(source, e.lineno, f"invalid JSON ({e.msg})", text[:2000])
             return
         for i, item in enumerate(obj if isinstance(obj, list) else [obj], 1):
-            yield _record_doc(item, source, {"item": i, "encoding": enc}, i)
+            yield record_doc(item, source, {"item": i, "encoding": enc}, i, opts.fields)
         return
     if suffix in (".csv", ".tsv"):
         reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
         for i, row in enumerate(reader, 2):
-            yield _record_doc(dict(row), source, {"line": i, "encoding": enc}, i)
+            yield record_doc(dict(row), source, {"line": i, "encoding": enc}, i, opts.fields)
         return
     if suffix in (".md", ".markdown"):
         first = text.lstrip().splitlines()[0] if text.strip() else ""
         if first.startswith("#"):
             meta["title"] = first.lstrip("# ").strip()
+    if suffix == ".txt":
+        from .splitting import split_entries
+
+        entries = split_entries(text, opts.text_split, opts.text_separator)
+        if len(entries) > 1:
+            for k, (line, entry) in enumerate(entries, 1):
+                yield Document(f"{source}#e{k}", entry, source, {**meta, "entry": k, "line": line})
+            return
     yield Document(source, text, source, meta)
+
+
+def _read_jsonl_file(path: Path, source: str, opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+    return _read_jsonl(path, source, opts.fields)
+
+
+def _read_parquet(path: Path, source: str, opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+    import pyarrow.parquet as pq
+
+    n = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):  # streamed: a big file never loads whole
+        for row in batch.to_pylist():
+            n += 1
+            yield record_doc(row, source, {"row": n, "format": "parquet"}, n, opts.fields)
+
+
+def _read_arrow(path: Path, source: str, opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+    from .hf import read_arrow_file
+
+    return read_arrow_file(path, source, opts.fields)
+
+
+def _office(name: str):
+    def read(path: Path, source: str, _opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+        from . import office
+
+        return getattr(office, name)(path, source)
+    return read
+
+
+def _web(path: Path, source: str, _opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+    from .web import read_warc
+
+    return read_warc(path, source)
+
+
+def _wiki(path: Path, source: str, _opts: ReadOptions) -> Iterator[Document | ReadProblem]:
+    from .wiki import read_mediawiki
+
+    return read_mediawiki(path, source)
+
+
+_BINARY_READERS = {".jsonl": _read_jsonl_file, ".parquet": _read_parquet, ".arrow": _read_arrow,
+                   ".docx": _office("read_docx"), ".xlsx": _office("read_xlsx"), ".pptx": _office("read_pptx"),
+                   ".pdf": _office("read_pdf"), ".warc": _web, ".warc.gz": _web, ".wet": _web, ".wet.gz": _web,
+                   ".xml": _wiki, ".xml.bz2": _wiki}

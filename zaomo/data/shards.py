@@ -21,7 +21,7 @@ from ..config.data import DataConfig
 from ..config.safety import SafetyConfig
 from ..utils.hashing import text_hash
 from ..utils.io import atomic_open, iter_jsonl
-from .readers import ReadProblem, input_files, iter_documents
+from .readers import Document, ReadOptions, ReadProblem, input_files, iter_documents
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,20 @@ def clean_document(doc, cfg: DataConfig, guard, filters, dedup) -> dict[str, Any
             "exact": text_hash(text) if cfg.dedup.exact else None, "sig": dedup.signature(text)}
 
 
+def split_document(doc: Document, cfg: DataConfig) -> list[Document]:
+    """A pretraining document longer than `filters.max_chars` as parts cut at paragraph/sentence boundaries
+    (a little under the limit, so normalisation cannot push a part over it), each with its parent and offset."""
+    limit = cfg.filters.max_chars
+    if cfg.kind != "pretrain" or not cfg.split_long or len(doc.text) <= limit:
+        return [doc]
+    from .splitting import split_long
+
+    parts = split_long(doc.text, max(1, int(limit * 0.98)))
+    return [Document(f"{doc.id}#part{k}", text, doc.source,
+                     {**doc.meta, "parent": doc.id, "part": k, "parts": len(parts), "offset": off})
+            for k, (off, text) in enumerate(parts, 1)]
+
+
 def shard_paths(work: Path, shard: Shard) -> tuple[Path, Path]:
     return work / f"{shard.index:05d}-{shard.key}.jsonl", work / f"{shard.index:05d}-{shard.key}.done"
 
@@ -149,17 +163,24 @@ def clean_shard(args: tuple[Shard, dict, dict, str, str]) -> int:
     if cfg.kind == "sft":
         filters = [(name, fn) for name, fn in filters if name in SFT_FILTERS]
     out, done = shard_paths(Path(work), shard)
+    opts = ReadOptions.from_config(cfg)
     n = 0
     with atomic_open(out, "w") as f:
         for path, root in shard.files:
-            for doc in iter_documents(path, root):
-                n += 1
+            for doc in iter_documents(path, root, opts):
                 if isinstance(doc, ReadProblem):
+                    n += 1
                     o = {"kind": "reject", "step": "read", "reason": doc.reason, "source": doc.source,
                          "record": {"source": doc.source, "line": doc.line, "raw": doc.raw}, "text": ""}
-                else:
-                    o = clean_document(doc, cfg, guard, filters, dedup)
-                f.write(json.dumps(o, ensure_ascii=False) + "\n")
+                    f.write(json.dumps(o, ensure_ascii=False) + "\n")
+                    continue
+                parts = split_document(doc, cfg)
+                for part in parts:
+                    n += 1
+                    o = clean_document(part, cfg, guard, filters, dedup)
+                    if len(parts) > 1:
+                        o["split_from"] = doc.id
+                    f.write(json.dumps(o, ensure_ascii=False) + "\n")
     done.write_text(str(n), encoding="utf-8")  # after the outcome file is in place: done means complete
     return n
 
