@@ -55,6 +55,7 @@ test-all: $(DEV_STAMP) browser
 	$(PY) -m pytest -q -m "" --timeout=1800
 
 bench: $(DEV_STAMP)
+	$(PIP) install -q -e ".[dev,bench]" "$(TORCH_SPEC)"
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(DEV_STAMP)

@@ -142,3 +142,40 @@ def test_gguf_missing_package_names_the_extra(tiny_model_dir, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "gguf", None)
     with pytest.raises(ImportError, match=r"zaomo\[export\]"):
         export_gguf(model, tok, tmp_path / "m.gguf")
+
+
+@pytest.mark.parametrize("family", ["chatml", "llama3"])
+def test_llama_cpp_greedy_equals_transformers(tmp_path, family):
+    """The GGUF file run by llama.cpp itself (llama-cpp-python, when it is installed: it builds from source)
+    continues a chat prompt exactly as the transformers model does, greedily."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import torch
+
+    from zaomo.model.chat import prompt_ids
+    from zaomo.model.export_gguf import export_gguf
+    from zaomo.model.load import load_model
+
+    model, tok = load_model(make_base(tmp_path, family), device="cpu", dtype="fp32")
+    with torch.no_grad():  # scaled weights: greedy text that depends on the prompt (a random init repeats itself)
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(4.0)
+    path = export_gguf(model, tok, tmp_path / "model.gguf", ftype="f32")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=1, verbose=False, seed=0)
+    outs = []
+    for q in ("研发部的负责人是谁？", "Hello, who are you?"):
+        ids = prompt_ids(tok, [{"role": "user", "content": q}])
+        text = tok.decode(ids)  # llama.cpp tokenizes the rendered prompt as transformers does (its pre-tokenizer)
+        assert llm.tokenize(text.encode("utf-8"), add_bos=False, special=True) == ids
+        with torch.no_grad():
+            ref = model.generate(torch.tensor([ids]), max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                                 pad_token_id=tok.pad_token_id)[0, len(ids):].tolist()
+        llm.reset()
+        got = []
+        for t in llm.generate(ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True):
+            got.append(t)
+            if len(got) == 12:
+                break
+        assert got == ref
+        outs.append(tuple(ref))
+    assert outs[0] != outs[1]

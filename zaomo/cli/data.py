@@ -1,4 +1,4 @@
-"""`zaomo data run|report|convert`."""
+"""`zaomo data run|crawl|report|convert`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,27 @@ def register(app: typer.Typer) -> None:
             t.add_row(f"  PII masked: {k}", str(v))
         console.print(t)
         console.print(f"report: {r.paths['report_html']}\nquarantine: {r.paths['quarantine']}")
+
+    @data.command("crawl")
+    @friendly_errors
+    def crawl(urls: list[str] = typer.Argument(None, help="start URLs (added to data.crawl.seeds)"),
+              workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:
+        """Crawl politely (robots.txt, per-host delay, same site, depth limit) into WARC; resumable."""
+        from ..data.crawl import FRONTIER, Crawler
+
+        ws = open_workspace(workspace, config, set_)
+        cfg = ws.cfg.data.crawl
+        seeds = list(dict.fromkeys([*cfg.seeds, *(urls or [])]))
+        if not seeds:
+            raise typer.BadParameter("give a start URL, or set data.crawl.seeds", param_hint="URLS")
+        out = ws.path(cfg.output)
+        rep = Crawler(cfg, out, log=lambda m: console.print(f"[yellow]{m}[/yellow]")).run(seeds)
+        t = Table("", "URLs", title="zaomo data crawl")
+        for k in ("fetched", "duplicates", "robots_blocked", "off_site", "errors", "queued"):
+            t.add_row(k, str(getattr(rep, k)))
+        console.print(t)
+        console.print(f"WARC: {', '.join(rep.warc) or '—'}\nfrontier: {out / FRONTIER} "
+                      f"(run again to resume)")
 
     @data.command("report")
     def report(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None) -> None:

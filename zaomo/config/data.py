@@ -29,7 +29,7 @@ class FilterConfig(Section):
     min_zh_ratio: float = Field(0.0, ge=0, le=1,
                                 description="min share of Chinese characters for records identified as Chinese")
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"],
-                                 description="languages to keep (langid codes); empty keeps all")
+                                 description="languages to keep (ISO 639 codes from fastText language id); empty keeps all")
     ads: bool = Field(True, description="drop advertising / boilerplate records")
     html_remnants: bool = Field(True, description="drop records that still contain HTML or script")
     max_markup_ratio: float = Field(0.05, ge=0, le=1, description="html_remnants: max share of the prose's "
@@ -53,6 +53,20 @@ class DedupConfig(Section):
 class SplitConfig(Section):
     val_ratio: float = Field(0.05, ge=0, lt=1, description="share of records for validation (by hash of id)")
     test_ratio: float = Field(0.0, ge=0, lt=1, description="share of records for test (by hash of id)")
+
+
+class CrawlConfig(Section):
+    seeds: list[str] = Field(default_factory=list, description="start URLs (`zaomo data crawl URL…` adds more)")
+    output: str = Field("data/raw/crawl", description="where WARC files and the frontier go (inside data.inputs "
+                        "by default, so `zaomo data run` reads the crawl)")
+    max_depth: int = Field(2, ge=0, description="links followed from a seed (0 = the seeds only)")
+    max_pages: int = Field(1000, ge=1, description="pages fetched in all, across resumed runs")
+    same_site: bool = Field(True, description="follow links only to the seeds' hosts")
+    delay_s: float = Field(1.0, ge=0, description="least seconds between requests to one host (robots.txt "
+                           "Crawl-delay wins when longer)")
+    timeout_s: float = Field(20.0, gt=0, description="per-request timeout")
+    user_agent: str = Field("zaomo-crawler/0.1 (+https://github.com/zaomo)", description="User-Agent sent and "
+                            "matched against robots.txt")
 
 
 class DataConfig(Section):
@@ -90,3 +104,4 @@ class DataConfig(Section):
     export: list[Literal["parquet", "jsonl.zst"]] = Field(
         default_factory=list, description="extra copies of the splits: Parquet and/or zstd JSONL, sharded")
     export_records: int = Field(100_000, ge=1, description="records per exported shard file")
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..config.data import FilterConfig
-from .text import han_ratio
+from .text import detect_language, han_ratio
 
 AD_PATTERNS = re.compile(
     r"(加微信|加v信|加qq|点击领取|限时优惠|全网最低|免费领取|立即购买|扫码关注|代开发票|注册就送|"
@@ -42,16 +42,30 @@ def _dup_line_ratio(text: str) -> float:
 
 def _dup_ngram_ratio(text: str, n: int = 10) -> float:
     """Share of text covered by n-grams that occur more than once (Gopher): character n-grams for
-    Chinese, word n-grams for other languages."""
-    units = list(re.sub(r"\s+", "", text)) if han_ratio(text) > 0.3 else re.findall(r"\w+", text.lower())
-    if len(units) < 4 * n:
+    Chinese, word n-grams for other languages. Vectorised: each n-gram is a polynomial hash of its unit ids,
+    repeats are found with one np.unique, coverage with a difference array."""
+    import numpy as np
+
+    if han_ratio(text) > 0.3:
+        units = np.frombuffer(re.sub(r"\s+", "", text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    else:
+        words = re.findall(r"\w+", text.lower())
+        vocab: dict[str, int] = {}
+        units = np.fromiter((vocab.setdefault(w, len(vocab) + 1) for w in words), np.uint64, len(words))
+    m = len(units)
+    if m < 4 * n:
         return 0.0
-    grams = Counter(tuple(units[i:i + n]) for i in range(len(units) - n + 1))
-    covered = [False] * len(units)
-    for i in range(len(units) - n + 1):
-        if grams[tuple(units[i:i + n])] > 1:
-            covered[i:i + n] = [True] * n
-    return sum(covered) / len(units)
+    w = m - n + 1
+    h = np.zeros(w, np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            h = h * np.uint64(0x100000001B3) + units[j:j + w]
+    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
+    starts = np.flatnonzero(counts[inverse] > 1)
+    diff = np.zeros(m + 1, np.int32)
+    np.add.at(diff, starts, 1)
+    np.add.at(diff, starts + n, -1)
+    return float(np.count_nonzero(np.cumsum(diff[:m]))) / m
 
 
 def prose(text: str) -> str:
@@ -110,12 +124,7 @@ def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | Non
     def language(t: str) -> str | None:
         if not cfg.languages:
             return None
-        if han_ratio(t) > 0.3:
-            lang = "zh"
-        else:
-            import langid
-
-            lang = langid.classify(t[:2000])[0]
+        lang = "zh" if han_ratio(t) > 0.3 else detect_language(t)
         if lang not in cfg.languages:
             return f"language '{lang}' not in filters.languages={cfg.languages}"
         if lang == "zh" and han_ratio(t) < cfg.min_zh_ratio:

@@ -66,7 +66,7 @@ def _pre_tokenizer(tok_json: dict) -> str:
     splits = [s["pattern"].get("Regex", "") for s in subs if s.get("type") == "Split"]
     if splits:
         return "llama-bpe" if r"\p{N}{1,3}" in splits[0] else "qwen2"
-    return "gpt2"
+    return "gpt-2"  # llama.cpp's name for GPT-2's regex ("gpt2" is refused: unknown pre-tokenizer)
 
 
 def _tensor(gguf, name: str, w: np.ndarray, ftype: str):
