@@ -86,6 +86,33 @@ class Frontier:
         return self.db.execute("SELECT COUNT(*) FROM urls WHERE state=?", (state,)).fetchone()[0]
 
 
+def robots_crawl_delay(text: str, user_agent: str) -> float | None:
+    """The Crawl-delay of the group that names this agent, else of `*` — in seconds, fractions allowed
+    (urllib's RobotFileParser reads whole numbers only and drops "Crawl-delay: 0.5")."""
+    ours = user_agent.split("/")[0].lower()
+    delays: dict[str, float] = {}
+    agents: list[str] = []
+    in_rules = False
+    for raw in text.splitlines():
+        key, _, value = raw.split("#", 1)[0].partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        elif key:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    delays.update({a: float(value) for a in agents})
+                except ValueError:
+                    pass
+    for agent, d in delays.items():
+        if agent != "*" and agent in ours:
+            return d
+    return delays.get("*")
+
+
 def _links(base: str, html: bytes) -> list[str]:
     import lxml.html
 
@@ -110,6 +137,7 @@ class Crawler:
         self.out.mkdir(parents=True, exist_ok=True)
         self.frontier = Frontier(out_dir / FRONTIER)
         self.robots: dict[str, RobotFileParser | None] = {}
+        self.delays: dict[str, float | None] = {}
         self.last_fetch: dict[str, float] = {}
         import httpx
 
@@ -131,15 +159,14 @@ class Crawler:
                     rp.allow_all = True
                 else:
                     rp.parse(r.text.splitlines())
+                    self.delays[origin] = robots_crawl_delay(r.text, self.cfg.user_agent)
             except Exception:  # noqa: BLE001 — unreachable robots.txt: behave as if it allows nothing yet
                 rp = None
             self.robots[origin] = rp
         return self.robots[origin]
 
     def _delay(self, origin: str) -> float:
-        rp = self.robots.get(origin)
-        robots_delay = rp.crawl_delay(self.cfg.user_agent) if rp is not None else None
-        return max(self.cfg.delay_s, float(robots_delay or 0))
+        return max(self.cfg.delay_s, self.delays.get(origin) or 0.0)
 
     def _wait(self, origin: str) -> None:
         last = self.last_fetch.get(origin)
