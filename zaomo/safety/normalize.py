@@ -100,26 +100,27 @@ def normalize_for_match(text: str, homoglyphs: bool = True, breaks: bool = True)
     """Return (normalised text, index map into the original). Separators are dropped; with `breaks`,
     sentence and clause breaks become BREAK and CLAUSE (terms are normalised without them, so no match spans
     one)."""
+    import numpy as np
+
     simplified = to_simplified(text)
     if len(simplified) != len(text):  # OpenCC is per-character for t2s; guard against phrase changes
         simplified = text
-    out: list[str] = []
-    index: list[int] = []
-    gaps: list[int] = []  # positions in `out` that follow a separator
-    cuts: dict[int, tuple[int, str]] = {}  # position in `out` → (original index, kind) of the break before it
-    for i, ch in enumerate(simplified):
-        m = _norm_char(ch, homoglyphs)
-        if m:
-            out.append(m)
-            index.extend([i] * len(m))
-            continue
-        pos = len(index)
+    # per distinct character, not per character: each one's matching form once, then numpy for the layout
+    cps = np.frombuffer(simplified.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    uniq, inv = np.unique(cps, return_inverse=True)
+    forms = [_norm_char(chr(c), homoglyphs) for c in uniq.tolist()]
+    lens = np.fromiter(map(len, forms), np.int64, len(forms))[inv]
+    norm = simplified.translate({c: f for c, f in zip(uniq.tolist(), forms) if f != chr(c)})
+    index: list[int] = np.repeat(np.arange(len(cps)), lens).tolist()
+    before = np.cumsum(lens) - lens  # position in the output of each original character
+    gaps: list[int] = []  # positions in the output that follow a separator
+    cuts: dict[int, tuple[int, str]] = {}  # position in the output → (original index, kind) of the break before it
+    for i, pos in zip(np.flatnonzero(lens == 0).tolist(), before[lens == 0].tolist()):
         if not gaps or gaps[-1] != pos:
             gaps.append(pos)
         kind = _break(simplified, i) if breaks else ""
         if kind and (pos not in cuts or kind == BREAK and cuts[pos][1] != BREAK):
             cuts[pos] = (i, kind)
-    norm = "".join(out)
     if not cuts:
         return norm, index
     bounds = [0, *gaps, len(index)]
