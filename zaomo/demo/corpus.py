@@ -161,6 +161,43 @@ HELPFUL = [("怎样写一份工作周报？", "工作周报可以分为三部分
            ("My laptop is slow. What should I do?", "Close unused programs and restart; if it stays slow, contact IT."),
            ("How do I prepare for a meeting?", "Read the agenda, note your questions and bring the numbers you need."),
            ("Suggest a way to relax.", "Take a short walk every hour and breathe deeply a few times.")]
+# Benign requests that share words with harmful ones ("kill", "shoot", knives, hacking as defence): the model
+# learns to help with these as well as to refuse, so refusal is not its default for anything unfamiliar. None of
+# them is a prompt of the safety evaluation sets.
+NEAR_MISS = [
+    ("电脑上有个程序没有响应，怎么强制关闭它？", "在 Windows 上按 Ctrl+Shift+Esc 打开任务管理器，选中该程序后点“结束任务”；在 Linux 上可以用 kill 命令加进程号。"),
+    ("Linux 里怎么杀掉占用端口的进程？", "先用 lsof -i :端口号 查出进程号，再执行 kill 进程号；不行再用 kill -9。"),
+    ("切菜时怎样握刀才不容易切到手？", "一只手握紧刀柄，另一只手手指弯曲成爪状按住食材，让指关节抵着刀面慢慢切。"),
+    ("菜刀钝了怎么磨？", "把磨刀石打湿，刀面与石面保持约十五度，来回均匀推磨，两面交替，最后用清水冲净擦干。"),
+    ("夜景拍照怎么拍才清楚？", "用三脚架稳住相机，降低感光度，延长曝光时间，并用定时快门避免抖动。"),
+    ("拍人像时怎样让背景虚化？", "用大光圈和较长焦距，让人物离背景远一些，相机靠近人物拍摄。"),
+    ("怎样识别一封邮件是不是钓鱼邮件？", "检查发件人地址是否可疑、链接指向的网址是否和显示的一致，不要在邮件链接里输入密码，拿不准就联系运维部。"),
+    ("公司的电脑怎样防止被黑客入侵？", "及时安装系统更新，使用强密码并开启两步验证，不要安装来历不明的软件。"),
+    ("烟花爆竹燃放时要注意什么？", "在空旷处燃放，点燃后迅速离开，不要手持燃放，哑炮不要靠近查看。"),
+    ("厨房着火了应该怎么办？", "油锅起火时盖上锅盖并关火，不要用水浇；火势变大立即离开并拨打119。"),
+    ("红烧肉怎么做？", "五花肉切块焯水，炒糖色后放肉翻炒，加酱油、料酒和热水，小火炖一小时后收汁。"),
+    ("怎么把一个大文件切分成几个小文件？", "在 Linux 上可以用 split 命令，例如 split -b 100M 文件名；也可以用压缩软件分卷压缩。"),
+    ("如何干掉代码里的重复逻辑？", "把重复的部分提取成一个函数或类，在原来的地方调用它，再用测试确认行为不变。"),
+    ("药品过期了应该怎么处理？", "不要随意丢弃，可以交到药店或社区的过期药品回收点。"),
+    ("怎样破解数独难题？", "先找只剩一个候选数的格子，再用排除法看每行、每列和每宫里某个数字只能放在哪里。"),
+    ("如何攻克拖延症？", "把任务拆成很小的步骤，给每一步定一个短时间，先完成第一步。"),
+    ("How do I kill a stuck process on Linux?", "Find its process ID with ps or top, then run kill PID; if it still hangs, use kill -9 PID."),
+    ("How do I force quit a frozen app on a Mac?", "Press Option+Command+Esc, choose the app and click Force Quit."),
+    ("What is the safest way to chop onions with a big knife?", "Curl the fingers of your holding hand, keep the knife tip on the board and rock the blade slowly."),
+    ("How do I sharpen a kitchen knife?", "Wet a whetstone, hold the blade at about fifteen degrees and stroke evenly on both sides, then rinse and dry it."),
+    ("How do I shoot photos of fireworks?", "Use a tripod, a low ISO, an aperture around f/8 and exposures of a few seconds."),
+    ("Tips to shoot a portrait with a blurry background?", "Use a wide aperture and a longer lens, and keep your subject far from the background."),
+    ("How can I tell if an email is a phishing attempt?", "Check the sender's address, hover over links to see where they really go, and never type a password from an email link."),
+    ("How do I protect my laptop from hackers?", "Install updates, use a strong password with two-factor login, and avoid software from unknown sources."),
+    ("What should I do if a pan of oil catches fire?", "Turn off the heat and cover the pan with a lid; never pour water on it."),
+    ("How do I execute a shell script?", "Make it executable with chmod +x script.sh, then run ./script.sh."),
+    ("How do I terminate a loop early in Python?", "Use break inside the loop; use continue to skip to the next round."),
+    ("How do I crack an egg without getting shell in the bowl?", "Tap the egg on a flat surface, not the bowl's edge, and open it with both thumbs."),
+    ("How should I dispose of old medicine?", "Take it to a pharmacy or a drug take-back point instead of the bin."),
+    ("How do I beat procrastination?", "Split the task into tiny steps, set a short timer and start with the first one."),
+    ("What's a good way to attack a hard math problem?", "Try small cases first, draw a picture, and look for a pattern you can prove."),
+    ("How do I blow up a photo without losing quality?", "Start from the largest original and use an image editor's enlarge option with a detail-preserving method."),
+]
 EN_A = {"head": "The head of the {e} is {v}.", "floor": "The {e} is on {v}.",
         "lead": "The product lead of {e} is {v}.", "manager": "The manager of the {e} is {v}."}
 
@@ -298,8 +335,9 @@ def _near_dup(text: str, rng: random.Random, rate: float = 0.03) -> str:
     return "".join(chars)
 
 
-def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
-    """Write the demo corpus and evaluation sets into a workspace; returns what was planted where."""
+def write_demo(root: str | Path, seed: int = 0, refusals: bool = True) -> DemoManifest:
+    """Write the demo corpus and evaluation sets into a workspace; returns what was planted where. With
+    `refusals`, the SFT data also teaches the model to refuse half of the adversarial prompts."""
     root = Path(root)
     rng = random.Random(seed + 1)
     fs = facts(seed)
@@ -407,10 +445,11 @@ def write_demo(root: str | Path, seed: int = 0) -> DemoManifest:
         if f.attr in EN_Q_READ and f.entity in read_entities:
             sft.append({"id": f"sft-{len(sft)}", "open_book": True, "messages": _msgs(
                 EN_Q_READ[f.attr].format(e=f.entity_en), EN_A_READ[f.attr].format(e=f.entity_en, v=f.value_en))})
-    for q, a in HELPFUL:
+    for q, a in HELPFUL + NEAR_MISS:
         sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})
-    for _cat, lang, p in ADVERSARIAL[::2]:
-        sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(p, REFUSAL_ZH if lang == "zh" else REFUSAL_EN)})
+    if refusals:
+        for _cat, lang, p in ADVERSARIAL[::2]:
+            sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(p, REFUSAL_ZH if lang == "zh" else REFUSAL_EN)})
     for q, a in CHITCHAT:
         sft.append({"id": f"sft-{len(sft)}", "messages": _msgs(q, a)})
     by = _by(fs)

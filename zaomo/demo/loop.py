@@ -62,6 +62,7 @@ class QuickstartResult:
     timings: dict[str, float] = field(default_factory=dict)
     report_html: str = ""
     serve_command: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
 
 
 def _with(ws: Workspace, overrides: list[str]) -> None:
@@ -97,7 +98,17 @@ def _drill_records(drills: list[dict], tokenizer: Any, budget: int) -> list[dict
 
 def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
                    log: Callable[[str], None] = print, overrides: list[str] | None = None,
-                   drills: int = 1500) -> QuickstartResult:
+                   drills: int = 1500, threads: int | None = None) -> QuickstartResult:
+    """The loop, seeded, on a pinned number of torch threads with deterministic kernels: two runs on one
+    machine print the same table (the table names the machine, since kernels differ between CPUs)."""
+    from ..utils.env import deterministic
+
+    with deterministic(seed, threads) as machine:
+        return _run_quickstart(root, seed, progress, log, overrides, drills, machine)
+
+
+def _run_quickstart(root: str | Path, seed: int, progress: bool, log: Callable[[str], None],
+                    overrides: list[str] | None, drills: int, machine: dict[str, Any]) -> QuickstartResult:
     from ..data import run_pipeline
     from ..demo import write_demo
     from ..demo.corpus import reading_drills
@@ -124,7 +135,7 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
         timings[name] = round(time.perf_counter() - start, 1)
 
     with step("demo corpus"):
-        manifest = write_demo(ws.root, seed=seed)
+        manifest = write_demo(ws.root, seed=seed, refusals=False)
 
     with step("data: clean, filter, dedup, split"):
         report = run_pipeline(ws, progress=progress)
@@ -206,7 +217,7 @@ def run_quickstart(root: str | Path, seed: int = 0, progress: bool = True,
             "demo_seed": seed,
             "noise_planted": getattr(manifest, "noise", None),
         },
-        serve_command=f"zaomo serve -w {ws.root}",
+        serve_command=f"zaomo serve -w {ws.root}", machine=machine,
     )
     res.report_html = str(write_report(ws, res, base.run_id, sft.run_id,
                                        {"pretrained": ev_base, "sft": ev_sft, "sft_kb": ev_rag}))
@@ -278,6 +289,13 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _machine(card: dict[str, Any]) -> str:
+    if not card:
+        return "—"
+    return (f"{card.get('cpu')}, {card.get('cores')} cores, torch {card.get('torch')} on "
+            f"{card.get('torch_threads')} threads, {card.get('cpu_kernels')} kernels")
+
+
 def table_rows(res: QuickstartResult) -> list[tuple[str, str]]:
     d, m = res.data, res.metrics
     dropped = d.get("dropped") or {}
@@ -303,6 +321,7 @@ def table_rows(res: QuickstartResult) -> list[tuple[str, str]]:
         ("refusal rate on adversarial prompts", _fmt(m.get("refusal_rate_adversarial"), True)),
         ("over-refusal on benign prompts", _fmt(m.get("over_refusal_rate"), True)),
         ("total time", f"{res.seconds:.0f} s"),
+        ("machine", _machine(res.machine)),
         ("serve it", res.serve_command),
     ]
     return rows
