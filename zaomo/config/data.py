@@ -96,8 +96,9 @@ class DataConfig(Section):
     sensitive: bool = Field(True, description="apply the safety word list (actions per category)")
     decontaminate: bool = Field(True, description="remove training records overlapping the workspace's eval sets")
     workers: int | None = Field(None, ge=1, description="processes cleaning shards in parallel; null = all cores")
-    shard_mb: int = Field(32, ge=0, description="input MB per shard (consecutive files; 0 = one file per shard); "
-                          "finished shards are reused when an interrupted run is started again")
+    shard_mb: int = Field(32, ge=0, description="input MB per shard (consecutive files, and a JSONL file larger than "
+                          "this split into byte ranges at line boundaries; 0 = one file per shard); finished shards "
+                          "are reused when an interrupted run is started again")
     engine: Literal["local", "ray"] = Field(
         "local", description="who runs the per-shard cleaning: local processes, or Ray Data (zaomo[scale])")
     ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001); null = local Ray")

@@ -126,10 +126,28 @@ def record_doc(obj: Any, source: str, pos: dict, n: int, fields: tuple[tuple[str
     return Document(rid, text or "", source, {**pos, "format": "json"}, record=obj)
 
 
-def _read_jsonl(path: Path, source: str, fields: tuple = ()) -> Iterator[Document | ReadProblem]:
+def _line_start(f, start: int) -> int:
+    """Seek to the first line that starts at or after byte `start`; returns how many lines come before it."""
+    if start <= 0:
+        f.seek(0)
+        return 0
+    f.seek(start - 1)
+    f.readline()  # the rest of the line `start` falls inside (just its newline if a line starts at `start`)
+    stop, lines = f.tell(), 0
+    f.seek(0)
+    while f.tell() < stop:
+        lines += f.read(min(2**24, stop - f.tell())).count(b"\n")
+    return lines
+
+
+def _read_jsonl(path: Path, source: str, fields: tuple = (),
+                byte_range: tuple[int, int] | None = None) -> Iterator[Document | ReadProblem]:
+    """Records of a JSON-lines file; with `byte_range` (start, end; -1 = to the end) only the lines that start
+    inside it, numbered as in the whole file."""
+    start, end = byte_range or (0, -1)
     with open(path, "rb") as f:
-        n = 0
-        while True:
+        n = _line_start(f, start)
+        while end < 0 or f.tell() < end:
             raw = f.readline(MAX_LINE_BYTES + 1)
             if not raw:
                 break
@@ -179,9 +197,10 @@ def input_files(path: Path) -> list[Path]:
     return [path]
 
 
-def iter_documents(path: str | Path, root: str | Path | None = None,
-                   opts: ReadOptions | None = None) -> Iterator[Document | ReadProblem]:
-    """Every record under `path` (a file or a folder, recursively, sorted; or an `hf:` dataset spec)."""
+def iter_documents(path: str | Path, root: str | Path | None = None, opts: ReadOptions | None = None,
+                   byte_range: tuple[int, int] | None = None) -> Iterator[Document | ReadProblem]:
+    """Every record under `path` (a file or a folder, recursively, sorted; or an `hf:` dataset spec); for a JSONL
+    file, `byte_range` limits it to the lines starting inside (start, end)."""
     opts = opts or ReadOptions()
     if str(path).startswith("hf:"):
         from .hf import read_hub
@@ -209,6 +228,9 @@ def iter_documents(path: str | Path, root: str | Path | None = None,
         return
     if path.stat().st_size == 0:
         yield ReadProblem(source, None, "empty file")
+        return
+    if byte_range is not None and suffix == ".jsonl":
+        yield from _read_jsonl(path, source, opts.fields, byte_range)
         return
     reader = _BINARY_READERS.get(suffix)
     if reader is not None:

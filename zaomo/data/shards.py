@@ -4,8 +4,10 @@ own file and marked done atomically, so an interrupted run resumes by skipping f
 order-dependent half (ids, dedup, decontamination, split) runs afterwards in the parent, in shard order, so
 the result does not depend on the number of workers.
 
-A shard is a run of consecutive input files (in the readers' sorted order) of about `data.shard_mb`; a single
-file is never split, so one huge file is one shard.
+A shard is a run of consecutive input files (in the readers' sorted order) of about `data.shard_mb`. A JSONL file
+larger than that is cut into byte ranges read from the first line that starts inside the range (records keep
+their file line numbers, so ids do not depend on the cut), so one huge file still keeps every worker busy; other
+formats are read whole by one worker.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +25,13 @@ from ..config.data import DataConfig
 from ..config.safety import SafetyConfig
 from ..utils.hashing import text_hash
 from ..utils.io import atomic_open, iter_jsonl
-from .readers import Document, ReadOptions, ReadProblem, input_files, iter_documents
+from .readers import Document, ReadOptions, ReadProblem, input_files, iter_documents, suffix_of
 
 
 @dataclass(frozen=True)
 class Shard:
     index: int
-    files: tuple[tuple[str, str], ...]  # (path, root) pairs, in reading order
+    files: tuple[tuple[str, str, int, int], ...]  # (path, root, start byte, end byte or -1 for the end), in order
     key: str  # hash of the files' paths, sizes, mtimes and the data/safety config
 
 
@@ -39,23 +43,30 @@ def _files(inputs: list[Path]) -> list[tuple[Path, Path]]:
 def plan_shards(inputs: list[Path], cfg: DataConfig, safety: SafetyConfig) -> list[Shard]:
     conf = json.dumps([cfg.model_dump(mode="json"), safety.model_dump(mode="json")], sort_keys=True)
     shards: list[Shard] = []
-    group: list[tuple[Path, Path]] = []
     size = 0
+    group: list[tuple[Path, Path, int, int]] = []
 
     def close() -> None:
         nonlocal group, size
         if group:
             h = hashlib.blake2b(conf.encode(), digest_size=10)
-            for p, r in group:
+            for p, r, a, b in group:
                 st = p.stat() if p.exists() else None
-                h.update(f"{p}|{r}|{st and st.st_size}|{st and st.st_mtime_ns}".encode())
-            shards.append(Shard(len(shards), tuple((str(p), str(r)) for p, r in group), h.hexdigest()))
+                h.update(f"{p}|{r}|{a}|{b}|{st and st.st_size}|{st and st.st_mtime_ns}".encode())
+            shards.append(Shard(len(shards), tuple((str(p), str(r), a, b) for p, r, a, b in group), h.hexdigest()))
         group, size = [], 0
 
     limit = cfg.shard_mb * 2**20
     for p, r in _files(inputs):
-        group.append((p, r))
-        size += p.stat().st_size if p.exists() else 0
+        n = p.stat().st_size if p.exists() else 0
+        if limit and n > limit and suffix_of(p) == ".jsonl":
+            close()
+            for a in range(0, n, limit):
+                group.append((p, r, a, -1 if a + limit >= n else a + limit))
+                close()
+            continue
+        group.append((p, r, 0, -1))
+        size += n
         if size >= limit:
             close()
     close()
@@ -166,8 +177,8 @@ def clean_shard(args: tuple[Shard, dict, dict, str, str]) -> int:
     opts = ReadOptions.from_config(cfg)
     n = 0
     with atomic_open(out, "w") as f:
-        for path, root in shard.files:
-            for doc in iter_documents(path, root, opts):
+        for path, root, start, end in shard.files:
+            for doc in iter_documents(path, root, opts, byte_range=(start, end) if (start, end) != (0, -1) else None):
                 if isinstance(doc, ReadProblem):
                     n += 1
                     o = {"kind": "reject", "step": "read", "reason": doc.reason, "source": doc.source,
@@ -206,11 +217,30 @@ def run_shards(shards: list[Shard], data_cfg: DataConfig, safety_cfg: SafetyConf
         else:
             import multiprocessing as mp
 
-            # spawn: the parent may hold torch/OpenMP threads, which fork does not copy safely
-            with mp.get_context("spawn").Pool(min(workers, len(todo))) as pool:
+            # spawn: the parent may hold torch/OpenMP threads, which fork does not copy safely; one BLAS/OpenMP
+            # thread per worker, since the workers already fill the cores (numpy's MinHash would oversubscribe)
+            with _one_thread_each(), mp.get_context("spawn").Pool(min(workers, len(todo))) as pool:
                 for _ in pool.imap_unordered(clean_shard, args):
                     bar.advance(task)
     return len(todo), len(shards) - len(todo)
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """Worker processes started inside inherit one-thread settings for their numeric libraries."""
+    before = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def iter_outcomes(shards: list[Shard], work: Path):
