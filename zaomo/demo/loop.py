@@ -45,8 +45,10 @@ QUICKSTART_OVERRIDES = [
     "kb.context_tokens=200",
     "eval.max_new_tokens=32",
 ]
-PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
-            "train.output_name=handbook-base"]
+# 19 handbook documents are memorised within ~100 steps (train loss 0.1, validation loss lowest, then rising as
+# the model overfits): longer pretraining only spent time on weights that best-kept then threw away.
+PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=120",
+            "train.eval_every=20", "train.output_name=handbook-base"]
 SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=600",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
 
@@ -135,6 +137,9 @@ def _run_quickstart(root: str | Path, seed: int, progress: bool, log: Callable[[
         timings[name] = round(time.perf_counter() - start, 1)
 
     with step("demo corpus"):
+        # no refusal pairs in the SFT mix: trained with them, this 1.8 M-parameter model refused 75% of benign
+        # prompts (it cannot tell a harmful request from an unfamiliar one), so refusing is left to the guard —
+        # the system's job — and the table reports the model alone and the system (guard + model) side by side
         manifest = write_demo(ws.root, seed=seed, refusals=False)
 
     with step("data: clean, filter, dedup, split"):
