@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import ConfigError
+from ..config.pipeline import TRAIN_STAGES
 from ..utils.io import atomic_write_json
 from ..workspace import Workspace
 from .pipeline import Step, plan_steps
@@ -113,7 +114,7 @@ def _force_index(steps: list[Step], force: str | None) -> int | None:
 def run_recipe(ws: Workspace, force: str | None = None, dry_run: bool = False, progress: bool = True,
                log: Log = print, on_stage: Callable[[int, Step, str], None] | None = None) -> RecipeResult:
     """Run (or with `dry_run`, only explain) the pipeline of `ws.cfg`; writes run_report.{html,json}."""
-    from .stages import run_step
+    from .stages import resumable, run_step
 
     t0 = time.perf_counter()
     steps = plan_steps(ws)  # every entry checked before any work
@@ -128,6 +129,8 @@ def run_recipe(ws: Workspace, force: str | None = None, dry_run: bool = False, p
         prev = state.stages.get(step.label)
         forced = start_forced is not None and step.index >= start_forced
         reason = f"forced (--force {force})" if forced else why_run(ws, step, fp, prev, state)
+        if reason is not None and not forced and step.kind in TRAIN_STAGES and (found := resumable(ws, step)):
+            reason += f"; resumes the interrupted run {found[0]} from its {found[1]}"
         if dry_run:
             deps = [d for d in _depends(ws, step, steps[:step.index]) if d in will_run]
             if reason is not None:
@@ -136,7 +139,7 @@ def run_recipe(ws: Workspace, force: str | None = None, dry_run: bool = False, p
             elif deps:
                 will_run.add(step.label)
                 outcomes.append(Outcome(step.label, step.kind, "may run",
-                                        f"up to date now; reruns if {', '.join(deps)} writes something new"))
+                                        f"up to date now; reruns if {' or '.join(deps)} writes something new"))
             else:
                 outcomes.append(Outcome(step.label, step.kind, "up to date", _since(prev)))
             continue

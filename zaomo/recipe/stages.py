@@ -132,15 +132,17 @@ def _kb(ws: Workspace) -> dict[str, Any]:
             "skipped": len(problems), "skipped_examples": problems[:5]}
 
 
-def _resumable(ws: Workspace) -> str | None:
-    """The newest unfinished training run with exactly this step's config and a checkpoint (a run killed or
-    interrupted part-way): resuming it continues where it stopped."""
+def resumable(ws: Workspace, step: Step) -> tuple[str, str] | None:
+    """(run id, checkpoint) of the newest unfinished training run with exactly this step's config (a run killed
+    or interrupted part-way): resuming it continues where it stopped, with the same data order."""
     from ..train.checkpoint import latest_checkpoint
 
-    want = ws.cfg.model_dump(mode="json")
+    want = step.cfg.model_dump(mode="json")
     for run in reversed(ws.registry.runs("train")):
-        if run.status != "done" and run.config == want and latest_checkpoint(ws.runs_dir / run.id / "checkpoints"):
-            return run.id
+        if run.status != "done" and run.config == want:
+            last = latest_checkpoint(ws.runs_dir / run.id / "checkpoints")
+            if last is not None:
+                return run.id, last.name
     return None
 
 
@@ -151,12 +153,8 @@ def _train(ws: Workspace, step: Step, progress: bool, log: Log, fresh: bool) -> 
     made: dict[str, Any] = {}
     if step.kind == "sft":
         made = write_sft_data(ws, step, log)
-    resume = None if fresh else _resumable(ws)
-    if resume:
-        from ..train.checkpoint import latest_checkpoint
-
-        last = latest_checkpoint(ws.runs_dir / resume / "checkpoints")
-        log(f"  resuming {resume} from its checkpoint {last.name if last else ''}")
+    found = None if fresh else resumable(ws, step)
+    resume = found[0] if found else None
     r = run_training(ws, progress=progress, resume=resume)
     m = r.metrics
     out: dict[str, Any] = {
