@@ -49,9 +49,9 @@ RECIPE = {
     "kb": {"sources": ["docs"], "top_k": 2, "context_tokens": 160},
     "model": {"seq_len": 192},
     "eval": {"max_new_tokens": 8, "tasks": ["perplexity", "qa", "safety"], "cloze": {"questions": 12}},
-    "train": {"batch_size": 4, "lr": 0.003, "warmup_steps": 2, "max_steps": 16, "save_every": 8, "eval_every": 8,
+    "train": {"batch_size": 4, "lr": 0.003, "warmup_steps": 2, "max_steps": 10, "save_every": 5, "eval_every": 5,
               "log_every": 4},
-    "pipeline": ["data", "kb", {"sft": {"method": "lora", "drills": 24}}, "eval"],
+    "pipeline": ["data", "kb", {"sft": {"method": "lora", "drills": 16}}, "eval"],
 }
 
 

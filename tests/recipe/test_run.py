@@ -94,8 +94,8 @@ def test_run_is_incremental_and_reports_on_your_documents(recipe_ws):
 
 
 def test_a_run_killed_during_training_resumes_from_its_checkpoint(recipe_ws):
-    ws = recipe_ws(train={**RECIPE["train"], "max_steps": 40, "save_every": 5, "eval_every": 20},
-                   pipeline=["data", {"sft": {"method": "lora", "drills": 24}}])
+    ws = recipe_ws(train={**RECIPE["train"], "max_steps": 30, "save_every": 5, "eval_every": 15},
+                   pipeline=["data", {"sft": {"method": "lora", "drills": 16}}])
     exe = Path(sys.executable).parent / "zaomo"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "250"}
     proc = subprocess.Popen([str(exe), "run", "-w", str(ws)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -121,5 +121,5 @@ def test_a_run_killed_during_training_resumes_from_its_checkpoint(recipe_ws):
     status = {s["label"]: s["status"] for s in json.loads((ws / "run_report.json").read_text())["stages"]}
     assert status == {"data": "up to date", "sft": "ran"}
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    assert steps[-1] == 40 and steps == sorted(steps) and len(steps) == len(set(steps))  # one curve, no step twice
+    assert steps[-1] == 30 and steps == sorted(steps) and len(steps) == len(set(steps))  # one curve, no step twice
     assert (ws / "models/lib-sft/model.safetensors").exists()
