@@ -49,8 +49,9 @@ def init(
         cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"inputs": [src]}),
                                      "kb": cfg.kb.model_copy(update={"sources": [src]})})
     ws = Workspace.init(directory, cfg, force=force)
+    where = f"documents: {docs.resolve()}" if docs is not None else f"put your documents in {ws.raw_dir}"
     console.print(f"workspace ready: {ws.root}\nconfig: {ws.config_path} (every key documented)\n"
-                  f"next: put documents in {ws.raw_dir if docs is None else docs} and run `zaomo run -w {ws.root}`")
+                  f"{where}; then: zaomo run -w {ws.root}")
 
 
 @app.command()
