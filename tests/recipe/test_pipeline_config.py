@@ -3,6 +3,8 @@ and the fix, what the chain fixes for each step, and what writes a pipeline (`za
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -108,3 +110,9 @@ def test_init_with_docs_and_plan_apply_write_a_pipeline_run_can_explain(tmp_path
     assert r.output.count("no successful run yet") == 3
     r = CliRunner().invoke(app, ["init", str(tmp_path / "ws"), "--docs", str(docs)])
     assert r.exit_code == 2 and "--force" in r.output  # an existing zaomo.yaml is not overwritten silently
+    lock = ws.root / "runs/recipe/lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(str(os.getpid()), encoding="utf-8")  # a live process holds the workspace
+    r = CliRunner().invoke(app, ["run", "-w", str(ws.root)])
+    assert r.exit_code == 2 and f"another `zaomo run` (pid {os.getpid()})" in r.output
+    assert not (ws.root / "data/clean").exists()

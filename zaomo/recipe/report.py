@@ -54,6 +54,8 @@ def table_rows(outcomes: list[Any], seconds: float, serve: str | None) -> list[t
                 rows.append((f"  dropped: {reason}", str(n)))
             if d.get("deduplicated") is not None:
                 rows.append(("  removed as duplicates", fmt(d.get("deduplicated"))))
+            if d.get("train_chars") is not None:
+                rows.append(("characters in the clean training split", f"{d['train_chars']:,}"))
             rows.append(("domain questions (held out, never trained on)", _questions(r.get("domain", {}))))
         elif o.kind == "tokenizer" and r:
             rows.append(("tokenizer vocabulary", fmt(r.get("vocab_size"))))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..config.pipeline import TRAIN_STAGES
 from ..utils.io import atomic_write_json
 from ..workspace import Workspace
 from .pipeline import Step, plan_steps
-from .state import State, config_hash
+from .state import State, config_hash, workspace_lock
 
 Log = Callable[[str], None]
 
@@ -114,11 +115,25 @@ def _force_index(steps: list[Step], force: str | None) -> int | None:
 def run_recipe(ws: Workspace, force: str | None = None, dry_run: bool = False, progress: bool = True,
                log: Log = print, on_stage: Callable[[int, Step, str], None] | None = None) -> RecipeResult:
     """Run (or with `dry_run`, only explain) the pipeline of `ws.cfg`; writes run_report.{html,json}."""
-    from .stages import resumable, run_step
-
     t0 = time.perf_counter()
     steps = plan_steps(ws)  # every entry checked before any work
     start_forced = _force_index(steps, force)
+    with nullcontext() if dry_run else workspace_lock(ws.root):
+        outcomes = _run_steps(ws, steps, start_forced, force, dry_run, progress, log, on_stage)
+    res = RecipeResult(str(ws.root), outcomes, round(time.perf_counter() - t0, 1), dry_run)
+    if not dry_run:
+        from .report import serve_command, write_report
+
+        res.serve_command = serve_command(ws, steps)
+        html_path, json_path = write_report(ws, steps, res)
+        res.report_html, res.report_json = str(html_path), str(json_path)
+    return res
+
+
+def _run_steps(ws: Workspace, steps: list[Step], start_forced: int | None, force: str | None, dry_run: bool,
+               progress: bool, log: Log, on_stage: Callable[[int, Step, str], None] | None) -> list[Outcome]:
+    from .stages import resumable, run_step
+
     state = State.load(ws.root)
     outcomes: list[Outcome] = []
     will_run: set[str] = set()
@@ -169,14 +184,7 @@ def run_recipe(ws: Workspace, force: str | None = None, dry_run: bool = False, p
         outcomes.append(Outcome(step.label, step.kind, "ran", reason, seconds, result, finished))
         if on_stage:
             on_stage(step.index, step, "done")
-    res = RecipeResult(str(ws.root), outcomes, round(time.perf_counter() - t0, 1), dry_run)
-    if not dry_run:
-        from .report import serve_command, write_report
-
-        res.serve_command = serve_command(ws, steps)
-        html_path, json_path = write_report(ws, steps, res)
-        res.report_html, res.report_json = str(html_path), str(json_path)
-    return res
+    return outcomes
 
 
 def _since(prev: dict[str, Any] | None) -> str:

@@ -46,6 +46,8 @@ def _data(ws: Workspace, progress: bool, log: Log) -> dict[str, Any]:
         d["dropped"] = {**(d.get("dropped") or {}), "decontaminate": (d.get("dropped") or {}).get("decontaminate",
                                                                                                    0) + moved}
         d.update(kept=d["kept"] - moved, train=d["train"] - moved, quarantined=d["quarantined"] + moved)
+    train = ws.clean_dir / "train.jsonl"
+    d["train_chars"] = sum(len(r["text"]) for r in iter_jsonl(train) if isinstance(r.get("text"), str))
     return {"data": d, "domain": domain, "report_html": rep.paths.get("report_html")}
 
 

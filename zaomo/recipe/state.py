@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,12 @@ from ..utils.hashing import file_hash
 from ..utils.io import atomic_write_json
 
 STATE_FILE = Path("runs") / "recipe" / "state.json"
+LOCK_FILE = Path("runs") / "recipe" / "lock"
 MISSING = "missing"
+
+
+class WorkspaceBusy(ValueError):
+    """Another `zaomo run` holds the workspace."""
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -64,3 +72,43 @@ class State:
             h.update(str(q.relative_to(p)).encode())
             h.update(self.file_digest(q).encode())
         return h.hexdigest()
+
+
+@contextmanager
+def workspace_lock(root: Path) -> Iterator[None]:
+    """One `zaomo run` at a time in a workspace: a lock file holding the owner's pid. A lock left by a process
+    that no longer exists (killed) is taken over, which is how an interrupted run resumes."""
+    path = root / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text(encoding="utf-8").strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise WorkspaceBusy(f"another `zaomo run` (pid {pid}) is running in {root}; wait for it, or remove "
+                                   f"{path} if that process is not zaomo") from None
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise WorkspaceBusy(f"could not take the lock {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
