@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 
 def _plain(text: str) -> str:
-    return re.sub(r"\s+", "", text)
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def holds(passage: str, sentence: str) -> bool:
+    """The passage contains the sentence, up to Unicode width forms and whitespace (cleaned data is NFKC,
+    an index of the raw files may not be; chunks re-flow lines)."""
+    return _plain(sentence) in _plain(passage)
 
 
 def _ranked(kb, item: dict, k: int) -> tuple[list[bool], int]:
     """Relevance of the top-k results, and how many relevant results there are at most."""
     if item.get("evidence"):
-        ev = _plain(str(item["evidence"]))
-        return [ev in _plain(h.text) for h in kb.search(item["question"], k)], 1
+        return [holds(h.text, str(item["evidence"])) for h in kb.search(item["question"], k)], 1
     gold = set(item.get("doc_ids") or [])
     docs: list[str] = []
     for h in kb.search(item["question"], k * 3):  # several chunks may come from one document

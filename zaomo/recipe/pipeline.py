@@ -9,6 +9,7 @@ work, with the entry (`pipeline[i]`) and the fix named.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,6 @@ class Step:
     @property
     def where(self) -> str:
         return f"pipeline[{self.index}] ({self.label})"
-
-
-def _get(d: dict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
-    return d
 
 
 def _put(d: dict, dotted: str, value: Any) -> None:
@@ -113,16 +108,13 @@ def plan_steps(ws: Workspace) -> list[Step]:
     last_model: tuple[str, str] | None = None  # (label, models/<name>) of the latest training step
     have = {e.stage for e in entries}
     for i, (e, label) in enumerate(zip(entries, labels)):
-        raw = _copy(base)
+        raw = copy.deepcopy(base)
         for key, value in e.set.items():
             _put(raw, key, value)
         step = Step(i, label, e.stage, e, ws.cfg)
         if e.stage in TRAIN_STAGES:
             _chain(ws, step, raw, base, last_model)
-        try:
-            step.cfg = validate(raw, f"{step.where}")
-        except ConfigError as err:
-            raise ConfigError(f"{step.where}: {err}") from None
+        step.cfg = validate(raw, f"{step.where}, the file's config with the entry's keys")
         _wire(ws, step, have, last_model)
         if e.stage in TRAIN_STAGES:
             last_model = (label, f"models/{step.cfg.train.output_name}")
@@ -152,12 +144,6 @@ def _chain(ws: Workspace, step: Step, raw: dict, base: dict, last_model: tuple[s
         t["train_file"] = str(RECIPE_DIR / f"{step.label}.train.jsonl")  # chat data + drills, written by the step
     elif e.stage == "dpo":
         t["train_file"] = t["train_file"] or "data/prefs/train.jsonl"
-
-
-def _copy(d: dict) -> dict:
-    import copy
-
-    return copy.deepcopy(d)
 
 
 def _wire(ws: Workspace, step: Step, have: set[str], last_model: tuple[str, str] | None) -> None:

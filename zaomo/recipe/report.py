@@ -91,6 +91,8 @@ def table_rows(outcomes: list[Any], seconds: float, serve: str | None) -> list[t
                 rows.append((f"  {origin} questions: closed-book / KB own / KB quoted",
                              f"{_pct(acc)} / {_pct((r.get('kb_own_by_origin') or {}).get(origin))} / "
                              f"{_pct((r.get('kb_quoted_by_origin') or {}).get(origin))}"))
+            if r.get("contaminated") is not None:
+                rows.append(("  questions overlapping the training split (13-gram check)", fmt(int(r["contaminated"]))))
             ret = r.get("retrieval") or {}
             rows.append(("retrieval recall@5 (the answer's sentence among the top 5 chunks)",
                          _pct(ret.get("recall@5")) + (f" (MRR {ret['mrr']:.2f})" if "mrr" in ret else "")))

@@ -43,9 +43,10 @@ def _data(ws: Workspace, progress: bool, log: Log) -> dict[str, Any]:
     d = data_summary(rep) | {"documents": rep.documents, "train": rep.train, "val": rep.val, "test": rep.test}
     domain = build_domain_set(ws, log)
     if moved := domain["decontaminated"]:  # held-out questions' sentences removed from the training split
-        d["dropped"] = {**(d.get("dropped") or {}), "decontaminate": (d.get("dropped") or {}).get("decontaminate",
-                                                                                                   0) + moved}
-        d.update(kept=d["kept"] - moved, train=d["train"] - moved, quarantined=d["quarantined"] + moved)
+        dropped = dict(d.get("dropped") or {})
+        dropped["decontaminate"] = dropped.get("decontaminate", 0) + moved
+        d.update(dropped=dropped, kept=d["kept"] - moved, train=d["train"] - moved,
+                 quarantined=d["quarantined"] + moved)
     train = ws.clean_dir / "train.jsonl"
     d["train_chars"] = sum(len(r["text"]) for r in iter_jsonl(train) if isinstance(r.get("text"), str))
     return {"data": d, "domain": domain, "report_html": rep.paths.get("report_html")}
@@ -213,6 +214,7 @@ def write_sft_data(ws: Workspace, step: Step, log: Log) -> dict[str, Any]:
 def _drills(ws: Workspace, step: Step) -> list[dict]:
     from ..data.decontam import NgramIndex
     from ..eval.cloze import cloze_items
+    from ..kb.evaluate import holds
     from ..kb.prompt import build_rag_messages
 
     cfg = ws.cfg
@@ -238,17 +240,17 @@ def _drills(ws: Workspace, step: Step) -> list[dict]:
                                                               {"role": "assistant", "content": a}]})
         passages = [h.text for h in kb.search(q, k)] if kb is not None else []
         passages = [p for p in passages if not held.overlaps(p)]
-        gold = next((i for i, p in enumerate(passages) if ev in p), None)
+        gold = next((i for i, p in enumerate(passages) if holds(p, ev)), None)
         if gold is None:  # the retriever missed: the sentence in its own words' neighbourhood goes in
             passages = passages[:max(0, k - 1)]
             gold = bucket(it["id"], len(passages) + 1)
             passages.insert(gold, _window(texts.get(it["record_id"], ev), ev))
         msgs = build_rag_messages(q, passages, tokenizer=tok, budget_tokens=budget)
-        if ev not in msgs[0]["content"]:  # cut by the token budget: the answer's passage first, or alone
+        if not holds(msgs[0]["content"], ev):  # cut by the token budget: the answer's passage first, or alone
             passages.insert(0, passages.pop(gold))
             gold = 0
             msgs = build_rag_messages(q, passages, tokenizer=tok, budget_tokens=budget)
-            if ev not in msgs[0]["content"]:
+            if not holds(msgs[0]["content"], ev):
                 passages[0] = ev
                 msgs = build_rag_messages(q, passages, tokenizer=tok, budget_tokens=budget)
         out.append({"id": f"{it['id']}-open", "messages": msgs + [{"role": "assistant",
