@@ -49,6 +49,7 @@ class State:
         return cls(path, d.get("stages", {}), d.get("files", {}))
 
     def save(self) -> None:
+        self.files = {k: v for k, v in self.files.items() if Path(k).exists()}  # forget deleted files
         atomic_write_json(self.path, {"version": 1, "stages": self.stages, "files": self.files})
 
     def file_digest(self, p: Path) -> str:
