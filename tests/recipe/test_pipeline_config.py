@@ -82,6 +82,8 @@ def test_steps_chain_models_and_check_what_each_needs(tmp_path):
             assert f in str(e.value)
 
     refused(["data", "pretrain"], "pipeline[1]", "needs a tokenizer", "put 'tokenizer' before it")
+    refused(["data"], "pipeline[0]", "data.inputs[0]", "nowhere does not exist", "--docs",
+            overrides=["data.inputs=[nowhere]"])
     refused(["data", "kb", "data"], "pipeline[2]", "a second 'data' stage")
     refused(["kb", "eval"], "pipeline[1]", "put 'data' before 'eval'")
     refused(["data", "dpo"], "pipeline[1]", "DPO needs preference pairs at data/prefs/train.jsonl",

@@ -154,6 +154,7 @@ def _wire(ws: Workspace, step: Step, have: set[str], last_model: tuple[str, str]
     tok_dir = cfg.tokenizer.output_dir
     if step.kind == "data":
         for n, p in enumerate(cfg.data.inputs):
+            _exists(ws, step, f"data.inputs[{n}]", p)
             step.inputs[f"data.inputs[{n}]"] = p
         step.inputs["eval sets (decontamination)"] = "data/eval"
         step.outputs = {s: str(clean / f"{s}.jsonl") for s in ("train", "val", "test")}
@@ -171,6 +172,7 @@ def _wire(ws: Workspace, step: Step, have: set[str], last_model: tuple[str, str]
                        "model.base": cfg.model.base}
     elif step.kind == "kb":
         for n, p in enumerate(cfg.kb.sources):
+            _exists(ws, step, f"kb.sources[{n}]", p)
             step.inputs[f"kb.sources[{n}]"] = p
         if cfg.kb.tokenizer == "auto" and ("tokenizer" in have or (ws.tokenizer_dir / "tokenizer.json").exists()):
             step.inputs["tokenizer"] = tok_dir
@@ -200,6 +202,12 @@ def _wire(ws: Workspace, step: Step, have: set[str], last_model: tuple[str, str]
         step.config = {"eval": _section(raw, "eval"), "kb": {k: raw["kb"][k] for k in
                        ("name", "top_k", "context_tokens", "unsupported", "min_score")},
                        "model.dtype": cfg.model.dtype}
+
+
+def _exists(ws: Workspace, step: Step, key: str, path: str) -> None:
+    if not path.startswith("hf:") and not ws.path(path).exists():
+        raise ConfigError(f"{step.where}: {key}: {ws.path(path)} does not exist; put your documents there, or point "
+                          f"{key.split('[')[0]} at them (`zaomo init DIR --docs FOLDER` writes both)")
 
 
 def _need_clean(ws: Workspace, step: Step, have: set[str], why: str) -> None:

@@ -184,6 +184,8 @@ def _run_steps(ws: Workspace, steps: list[Step], start_forced: int | None, force
         outcomes.append(Outcome(step.label, step.kind, "ran", reason, seconds, result, finished))
         if on_stage:
             on_stage(step.index, step, "done")
+    if not dry_run:
+        state.save()  # the hash cache, also when every stage was up to date
     return outcomes
 
 

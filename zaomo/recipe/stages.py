@@ -287,6 +287,8 @@ def _eval(ws: Workspace, step: Step, progress: bool, log: Log) -> dict[str, Any]
 
         kb = KnowledgeBase.load(ws.kb_dir())
         out["retrieval"] = retrieval_metrics(kb, items, k=5) if items else {}
+    else:
+        out["skipped"]["knowledge base"] = "no kb stage in the pipeline (and no kb/ built)"
     if not step.model:
         if kb is not None and items:
             hits = [kb.search(it["question"], cfg.kb.top_k) for it in items]
