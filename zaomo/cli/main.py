@@ -30,10 +30,28 @@ def version() -> None:
 def init(
     directory: Annotated[Path, typer.Argument(help="workspace folder to create")] = Path("."),
     force: Annotated[bool, typer.Option(help="overwrite an existing zaomo.yaml")] = False,
+    docs: Annotated[Path | None, typer.Option(help="your documents (a folder or file): written into the new "
+                                                   "zaomo.yaml as data.inputs and kb.sources")] = None,
 ) -> None:
-    """Create a workspace with a commented zaomo.yaml and the standard folders."""
-    ws = Workspace.init(directory, force=force)
-    console.print(f"workspace ready: {ws.root}\nconfig: {ws.config_path} (every key documented)")
+    """Create a workspace with a commented zaomo.yaml and the standard folders; then `zaomo run`."""
+    from ..config import ZaomoConfig
+
+    cfg = ZaomoConfig()
+    if docs is not None:
+        if not docs.exists():
+            console.print(f"[red]--docs {docs}: no such file or folder[/red]")
+            raise typer.Exit(2)
+        if (Path(directory) / "zaomo.yaml").exists() and not force:
+            console.print(f"[red]{directory}/zaomo.yaml exists: --docs only writes a new one (add --force to "
+                          "overwrite it, or edit data.inputs and kb.sources)[/red]")
+            raise typer.Exit(2)
+        src = str(docs.resolve())
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"inputs": [src]}),
+                                     "kb": cfg.kb.model_copy(update={"sources": [src]})})
+    ws = Workspace.init(directory, cfg, force=force)
+    where = f"documents: {docs.resolve()}" if docs is not None else f"put your documents in {ws.raw_dir}"
+    console.print(f"workspace ready: {ws.root}\nconfig: {ws.config_path} (every key documented)\n"
+                  f"{where}; then: zaomo run -w {ws.root}")
 
 
 @app.command()
@@ -53,7 +71,7 @@ def runs(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: Se
 def _register_stages() -> None:
     import importlib
 
-    for name in ("plan", "data", "train", "eval", "kb", "serve", "feedback", "quickstart"):
+    for name in ("plan", "data", "train", "eval", "kb", "serve", "feedback", "quickstart", "run"):
         try:
             mod = importlib.import_module(f"zaomo.cli.{name}")
         except ModuleNotFoundError as e:

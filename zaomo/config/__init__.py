@@ -20,6 +20,7 @@ from .eval import EvalConfig
 from .feedback import FeedbackConfig
 from .kb import KBConfig
 from .model import PRESETS, ModelConfig
+from .pipeline import PIPELINE_HELP, STAGES, PipelineStage, default_pipeline
 from .project import ProjectConfig
 from .safety import SafetyConfig
 from .serve import ServeConfig
@@ -29,7 +30,7 @@ from .train import TrainConfig
 __all__ = [
     "ConfigError", "ZaomoConfig", "load_config", "apply_overrides", "default_yaml", "PRESETS",
     "DataConfig", "EvalConfig", "FeedbackConfig", "KBConfig", "ModelConfig", "ProjectConfig",
-    "SafetyConfig", "ServeConfig", "TokenizerConfig", "TrainConfig", "CONFIG_NAME",
+    "SafetyConfig", "ServeConfig", "TokenizerConfig", "TrainConfig", "CONFIG_NAME", "PipelineStage", "STAGES",
 ]
 
 CONFIG_NAME = "zaomo.yaml"
@@ -51,6 +52,7 @@ class ZaomoConfig(Section):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    pipeline: list[PipelineStage] = Field(default_factory=default_pipeline, description=PIPELINE_HELP)
 
     @model_validator(mode="after")
     def _combinations(self) -> ZaomoConfig:
@@ -69,6 +71,9 @@ class ZaomoConfig(Section):
                              "(not loopback); create keys with `zaomo keys create`")
         if self.serve.engine in ("remote",) and not self.serve.remote_url:
             raise ValueError("serve.remote_url: required when serve.engine is 'remote'")
+        names = [p.name for p in self.pipeline if p.name]
+        if dup := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"pipeline: the name {dup[0]!r} is given to more than one stage; names must be unique")
         if self.model.num_heads and self.model.num_kv_heads and self.model.num_heads % self.model.num_kv_heads:
             raise ValueError(f"model.num_kv_heads: {self.model.num_kv_heads} must divide model.num_heads "
                              f"({self.model.num_heads})")
@@ -90,8 +95,8 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 def _explain(err: ValidationError, source: str) -> ConfigError:
     lines = [f"invalid config ({source}):"]
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not isinstance(p, int) or True)
-        key = ".".join(str(p) for p in loc) or "(root)"
+        loc = tuple(e["loc"])
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(root)"
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(ZaomoConfig, loc)
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -99,6 +104,8 @@ def _explain(err: ValidationError, source: str) -> ConfigError:
             lines.append(f"  {key}: unknown key{hint} Allowed here: {', '.join(allowed)}")
         elif e["type"] == "value_error" and not loc:
             lines.append("  " + e["msg"].removeprefix("Value error, "))
+        elif e["type"] == "value_error":
+            lines.append(f"  {key}: " + e["msg"].removeprefix("Value error, "))
         else:
             value = e.get("input")
             shown = repr(value) if not isinstance(value, dict) else "{…}"
@@ -186,9 +193,13 @@ def default_yaml(cfg: ZaomoConfig | None = None) -> str:
     cfg = cfg or ZaomoConfig()
     out = ["# zaomo.yaml — one file for every stage. Every key is documented; `zaomo init` wrote the defaults.",
            "# Override any key on the command line: zaomo train --set train.lr=3e-4", ""]
-    for name in ZaomoConfig.model_fields:
+    for name, field in ZaomoConfig.model_fields.items():
         section = getattr(cfg, name)
-        out.append(f"{name}:")
-        _emit(section, 1, out)
+        if name == "pipeline":
+            out.append(f"pipeline:  # {field.description}")
+            out += [f"  - {_yaml_scalar(stage.shorthand())}" for stage in section]
+        else:
+            out.append(f"{name}:")
+            _emit(section, 1, out)
         out.append("")
     return "\n".join(out)

@@ -24,6 +24,31 @@ class SpeedConfig(Section):
     max_tokens: int = Field(64, ge=1, description="tokens asked per request")
 
 
+class ClozeConfig(Section):
+    """The domain question set `zaomo run` builds from your held-out documents (docs/run.md)."""
+
+    questions: int = Field(200, ge=0, description="most cloze questions (a sentence with a number, date, name or "
+                           "term blanked out; the span is the answer); 0 = none")
+    per_document: int = Field(2, ge=1, description="most questions from one held-out document")
+    split: Literal["val", "test"] = Field("val", description="held-out split the questions come from (never "
+                                          "trained on; training records overlapping them are removed)")
+    min_context: int = Field(8, ge=3, description="least characters (Chinese) or words (other text) a sentence "
+                             "keeps besides its blank, so that the question says what it asks")
+    file: str = Field("data/heldout/domain_qa.jsonl", description="where the domain set is written (outside "
+                      "data/eval, whose items decontaminate every split)")
+
+
+class GeneratorConfig(Section):
+    """An OpenAI-compatible model that writes question-answer pairs from held-out passages."""
+
+    url: str | None = Field(None, description="base URL (…/v1) of any OpenAI-compatible model; unset = cloze "
+                            "questions only")
+    model: str = Field("generator", description="model name sent to the endpoint")
+    api_key_env: str = Field("GENERATOR_API_KEY", description="environment variable with the endpoint's key")
+    questions: int = Field(50, ge=1, description="most passages sent (one question each)")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+
+
 class EvalConfig(Section):
     tasks: list[str] = Field(default_factory=lambda: ["perplexity", "qa", "choice", "safety"],
                              description="tasks: perplexity, qa, choice, safety, judge, speed (endpoint)")
@@ -43,6 +68,8 @@ class EvalConfig(Section):
         default_factory=lambda: ["auto"], description="training data of the evaluated model, for clean vs "
         "contaminated scores (13-gram overlap); auto: data.output_dir/train.jsonl; [] = off")
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    cloze: ClozeConfig = Field(default_factory=ClozeConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     speed: SpeedConfig = Field(default_factory=SpeedConfig)
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     gates: dict[str, float] = Field(default_factory=lambda: {"qa.accuracy": 0.02},

@@ -8,6 +8,7 @@ header naming `question`, or MMLU's header-less question,A,B,C,D,answer rows) ar
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,9 @@ def _grams(units: list[str], n: int) -> set[str]:
 
 
 def eval_texts(item: dict) -> list[str]:
-    out = [str(item.get(k)) for k in ("question", "prompt") if isinstance(item.get(k), str)]
+    """What of an item must not be trained on: its question or prompt, long options, and its `evidence` (the
+    source sentence a question was made from: training on it gives the answer away)."""
+    out = [str(item.get(k)) for k in ("question", "prompt", "evidence") if isinstance(item.get(k), str)]
     out += [c for c in item.get("choices", []) if isinstance(c, str) and len(c) >= N]
     return out
 
@@ -98,3 +101,39 @@ class NgramIndex:
             for g in _grams(u, size):
                 hits.update(self.grams.get(g, ()))
         return sorted(hits)
+
+
+def overlapping_lines(path: Path, index: NgramIndex) -> dict[int, list[str]]:
+    """Line number → ids of the items each record of a JSONL file overlaps (records overlapping none left out)."""
+    from .formats import chat_text
+
+    out: dict[int, list[str]] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            text = rec["text"] if isinstance(rec.get("text"), str) else chat_text(rec) if rec.get("messages") else ""
+            if hits := index.overlaps(text):
+                out[n] = hits
+    return out
+
+
+def remove_lines(path: Path, reasons: dict[int, str], quarantine: Path, step: str = "decontaminate") -> int:
+    """Move the records on `reasons`' lines from the JSONL file to the quarantine file with the step and the
+    reason (the file is rewritten atomically); returns how many moved."""
+    from ..utils.io import atomic_open
+
+    if not reasons:
+        return 0
+    moved = 0
+    with open(path, encoding="utf-8") as src, atomic_open(path, "w") as dst, open(quarantine, "a",
+                                                                                   encoding="utf-8") as q:
+        for n, line in enumerate(src, 1):
+            if n in reasons:
+                q.write(json.dumps({**json.loads(line), "step": step, "reason": reasons[n]}, ensure_ascii=False)
+                        + "\n")
+                moved += 1
+            else:
+                dst.write(line)
+    return moved

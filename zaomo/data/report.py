@@ -60,3 +60,19 @@ quarantined {summary['quarantined']} · duplicates removed {summary['deduplicate
 </body></html>"""
     atomic_write_text(hpath, page)
     return jpath, hpath
+
+
+def amend_counts(out_dir: Path, split: str, step: str, moved: int) -> None:
+    """Records moved from a split to quarantine after the pipeline ran (by a later decontamination): report.json's
+    counts follow, so read = kept + quarantined + deduplicated still holds."""
+    import json
+
+    path = out_dir / "report.json"
+    if not path.exists() or not moved:
+        return
+    d = json.loads(path.read_text(encoding="utf-8"))
+    d["kept"] -= moved
+    d[split] -= moved
+    d["quarantined"] += moved
+    d["dropped"][step] = d["dropped"].get(step, 0) + moved
+    atomic_write_json(path, d)

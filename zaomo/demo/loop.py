@@ -7,9 +7,7 @@ demo corpus → clean → tokenizer → pretrain → knowledge base → SFT → 
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ZaomoConfig, apply_overrides, validate
+from ..eval.summary import data_summary as _data_summary
+from ..eval.summary import embed_png as _img
+from ..eval.summary import fmt as _fmt
+from ..eval.summary import param_count as _param_count
+from ..eval.summary import tokenizer_summary as _tokenizer_summary
 from ..utils.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
 from ..workspace import Workspace
 
@@ -230,36 +233,6 @@ def _run_quickstart(root: str | Path, seed: int, progress: bool, log: Callable[[
     return res
 
 
-def _data_summary(report: Any) -> dict[str, Any]:
-    d = asdict(report) if hasattr(report, "__dataclass_fields__") else dict(report)
-    keep = ("read", "kept", "dropped", "deduplicated", "quarantined")
-    return {k: d.get(k) for k in keep if k in d}
-
-
-def _tokenizer_summary(tok_dir: Path) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tok_dir)
-    out: dict[str, Any] = {"vocab_size": len(tok), "path": str(tok_dir)}
-    stats = Path(tok_dir) / "stats.json"
-    if stats.exists():
-        out.update(json.loads(stats.read_text(encoding="utf-8")))
-    return out
-
-
-def _param_count(model_dir: Path) -> int:
-    from safetensors.torch import load_file
-
-    return sum(t.numel() for f in Path(model_dir).glob("*.safetensors") for t in load_file(f).values())
-
-
-def _img(path: Path) -> str:
-    if not path.exists():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}" style="max-width:100%">'
-
-
 def write_report(ws: Workspace, res: QuickstartResult, pre_run: str, sft_run: str,
                  evals: dict[str, Any]) -> Path:
     """One self-contained HTML page: the table, the loss curves, links to each stage's own report."""
@@ -284,14 +257,6 @@ table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 10px}}</s
     out = ws.root / "quickstart_report.html"
     atomic_write_text(out, page)
     return out
-
-
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "—"
-    if pct:
-        return f"{100 * v:.1f}%"
-    return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
 def _machine(card: dict[str, Any]) -> str:

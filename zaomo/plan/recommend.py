@@ -120,7 +120,8 @@ def make_plan(goal: str, data: DataInventory, hw: Hardware, budget_hours: float 
                             f"knowledge; {mem:.0f} GB trains a {n / 1e9:.1f}B model fully",
                             base, None, n, d, 6 * n * d, training_memory_gb(n, "full"), _hours(6 * n * d, hw),
                             [f"model.base={base}", "tokenizer.kind=pretrained", "train.stage=pretrain",
-                             "train.method=full", "train.lr=2e-5", "train.grad_checkpointing=true"], notes), hw)
+                             "train.method=full", "train.lr=2e-5", "train.grad_checkpointing=true",
+                             _pipeline(goal, "pretrain")], notes), hw)
 
     if from_scratch or (not gpu and data.qa_pairs < 200 and goal != "domain-qa"):
         cap = largest_model_that_fits(mem, "full-fp32" if not gpu else "full")
@@ -140,7 +141,8 @@ def make_plan(goal: str, data: DataInventory, hw: Hardware, budget_hours: float 
         route = "from-scratch"
         reason = (f"from scratch: preset {preset} ({n / 1e6:.1f}M params) sized by ~20 tokens per parameter "
                   f"for {tokens / 1e6:.2f}M tokens")
-        recipe = [f"model.preset={preset}", "tokenizer.kind=bpe", "train.stage=pretrain", "train.method=full"]
+        recipe = [f"model.preset={preset}", "tokenizer.kind=bpe", "train.stage=pretrain", "train.method=full",
+                  _pipeline(goal, "tokenizer, pretrain", "sft")]
         if goal == "domain-qa":
             recipe += ["kb.retriever=bm25"]
             notes.append("domain QA: add the knowledge base (zaomo kb build) — it needs no training")
@@ -164,7 +166,7 @@ def make_plan(goal: str, data: DataInventory, hw: Hardware, budget_hours: float 
                   f"{mem:.0f} GB fits a {n / 1e9:.1f}B base with {method}")
         recipe = [f"model.base={base}", "tokenizer.kind=pretrained", "train.stage=sft", f"train.method={method}",
                   "train.lr=2e-4", "train.lora.r=16", "train.lora.alpha=32",
-                  f"project.device={'cuda' if gpu else 'cpu'}"]
+                  f"project.device={'cuda' if gpu else 'cpu'}", _pipeline(goal, "sft")]
         if goal == "domain-qa":
             recipe.append("kb.retriever=bm25")
             notes.append("domain QA: facts change; keep them in the knowledge base and let LoRA teach the style")
@@ -180,7 +182,18 @@ def make_plan(goal: str, data: DataInventory, hw: Hardware, budget_hours: float 
     return _finish(Plan(goal, "rag", "too little supervised data for fine-tuning to beat retrieval; "
                         "a knowledge base over the documents answers with citations and needs no training",
                         base, None, n, 0.0, 0.0, inference_memory_gb(n), 0.0,
-                        [f"model.base={base}", "tokenizer.kind=pretrained", "kb.retriever=bm25"], notes), hw)
+                        [f"model.base={base}", "tokenizer.kind=pretrained", "kb.retriever=bm25",
+                         "pipeline=[data, kb, eval]"], notes), hw)
+
+
+def _pipeline(goal: str, train: str, after_kb: str = "") -> str:
+    """The `pipeline:` of a route for `zaomo run`: domain QA always gets the knowledge base, built before the
+    stages that read it (SFT drills are asked with its passages)."""
+    if goal != "domain-qa":
+        return f"pipeline=[data, {train}{', ' + after_kb if after_kb else ''}, eval]"
+    if train == "sft":
+        return "pipeline=[data, kb, sft, eval]"
+    return f"pipeline=[data, {train}, kb{', ' + after_kb if after_kb else ''}, eval]"
 
 
 def _finish(plan: Plan, hw: Hardware) -> Plan:
