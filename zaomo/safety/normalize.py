@@ -28,6 +28,7 @@ BREAK = "\n"  # the end of a sentence in normalised text; never part of a normal
 CLAUSE = "\x1f"  # a break between clauses of one sentence; never part of a normalised term
 BREAKS = {**dict.fromkeys("。｡！？…\n\r\u2028\u2029", BREAK), **dict.fromkeys("，、；：", CLAUSE)}  # wherever they are
 LATIN_BREAKS = {**dict.fromkeys(".!?．", BREAK), **dict.fromkeys(",;:", CLAUSE)}  # before a space or the end
+_BREAK_CODEPOINTS = tuple(sorted(ord(c) for c in (*BREAKS, *LATIN_BREAKS)))
 
 
 @lru_cache(maxsize=1)
@@ -113,14 +114,16 @@ def normalize_for_match(text: str, homoglyphs: bool = True, breaks: bool = True)
     norm = simplified.translate({c: f for c, f in zip(uniq.tolist(), forms) if f != chr(c)})
     index: list[int] = np.repeat(np.arange(len(cps)), lens).tolist()
     before = np.cumsum(lens) - lens  # position in the output of each original character
-    gaps: list[int] = []  # positions in the output that follow a separator
+    sep = np.flatnonzero(lens == 0)
+    at = before[sep]
+    gaps: list[int] = at[np.r_[True, at[1:] != at[:-1]]].tolist() if len(at) else []  # output positions after one
     cuts: dict[int, tuple[int, str]] = {}  # position in the output → (original index, kind) of the break before it
-    for i, pos in zip(np.flatnonzero(lens == 0).tolist(), before[lens == 0].tolist()):
-        if not gaps or gaps[-1] != pos:
-            gaps.append(pos)
-        kind = _break(simplified, i) if breaks else ""
-        if kind and (pos not in cuts or kind == BREAK and cuts[pos][1] != BREAK):
-            cuts[pos] = (i, kind)
+    if breaks:  # only punctuation can break; spaces (most separators) need no look
+        cand = sep[np.isin(cps[sep], _BREAK_CODEPOINTS)]
+        for i, pos in zip(cand.tolist(), before[cand].tolist()):
+            kind = _break(simplified, i)
+            if kind and (pos not in cuts or kind == BREAK and cuts[pos][1] != BREAK):
+                cuts[pos] = (i, kind)
     if not cuts:
         return norm, index
     bounds = [0, *gaps, len(index)]
