@@ -66,9 +66,10 @@ def detect_lang(text: str) -> str:
     return "zh" if han >= max(1, len(text.strip()) // 10) else "en"
 
 
-def read_labelled(path: str | Path) -> list[dict]:
+def read_labelled(path: str | Path, require_category: bool = True) -> list[dict]:
     """A user's labelled prompts, checked line by line: {prompt, expected: refuse|answer, category (needed when
-    refused), lang?, split?, id?}. Missing lang is detected; missing split is 'train'."""
+    refused, unless not `require_category`: then 'unknown'), lang?, split?, id?}. Missing lang is detected;
+    missing split is 'train'."""
     out = []
     for i, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
@@ -85,7 +86,7 @@ def read_labelled(path: str | Path) -> list[dict]:
         exp = row.get("expected")
         if exp not in EXPECTED:
             raise InputError(path, i, f"'expected' is {exp!r}", "use 'refuse' (harmful) or 'answer' (benign)")
-        cat = row.get("category") or ("general" if exp == "answer" else None)
+        cat = row.get("category") or ("general" if exp == "answer" else None if require_category else "unknown")
         if not isinstance(cat, str) or cat == SAFE:
             raise InputError(path, i, "a prompt to refuse needs a 'category'",
                              f"one of {', '.join(CATEGORIES)} or your own category name")
