@@ -51,14 +51,14 @@ class GuardResult:
 class Guard:
     """Build once (the automaton; the classifier at the first input check), then check many texts cheaply."""
 
-    def __init__(self, cfg: SafetyConfig | None = None, root: str | Path | None = None):
+    def __init__(self, cfg: SafetyConfig | None = None, root: str | Path | None = None, classifier: Any = None):
         self.cfg = cfg or SafetyConfig()
         self.root = Path(root) if root else Path(".")
         paths = [p if Path(p).is_absolute() else self.root / p for p in self.cfg.wordlists]
         allow = [p if Path(p).is_absolute() else self.root / p for p in self.cfg.allowlists]
         self.matcher = SensitiveMatcher.from_files(paths, builtin=self.cfg.builtin_wordlist, allow_paths=allow,
                                                    builtin_allow=self.cfg.builtin_allowlist, allow=self.cfg.allow)
-        self._classifier: Any = None
+        self._classifier: Any = classifier  # given (just trained), else loaded at the first input check
         self._lock = threading.Lock()
         self.endpoint = None
         if self.cfg.guard_endpoint.url:
@@ -76,7 +76,9 @@ class Guard:
                 if self._classifier is None:
                     from .classifier import load_or_train
 
-                    self._classifier = load_or_train(self.cfg.classifier, self.root)
+                    clf = load_or_train(self.cfg.classifier, self.root)
+                    clf.verdict("warm up")  # jieba loads its dictionary on first use (~1 s), not on a request
+                    self._classifier = clf
         return self._classifier
 
     def word_action(self, category: str, where: str) -> str:
@@ -94,10 +96,11 @@ class Guard:
         a = self.word_action(category, where)
         return "log" if a == "mask" else a
 
-    def check(self, text: str, where: str = "input", *, endpoint: bool = True,
+    def check(self, text: str, where: str = "input", *, endpoint: bool = True, classifier: bool = True,
               every_layer: bool = False) -> GuardResult:
         """Check one text. `endpoint=False` leaves the guard model out (the server asks it once per
-        conversation, see `judge`); `every_layer` runs each layer even after one has refused (to inspect)."""
+        conversation, see `judge`), `classifier=False` the classifier (measuring the rules alone);
+        `every_layer` runs each layer even after one has refused (to inspect)."""
         findings: list[Finding] = []
         action, reasons = "allow", []
 
@@ -121,7 +124,8 @@ class Guard:
             layers["words"] = {"verdict": "unsafe" if words or inj else "safe",
                                "categories": sorted({f.category for f in words} | ({"injection"} if inj else set())),
                                "matches": [f.match for f in words + inj][:10]}
-        if where == "input" and (every_layer or not blocks(action)) and (clf := self.classifier) is not None:
+        if where == "input" and classifier and (every_layer or not blocks(action)) \
+                and (clf := self.classifier) is not None:
             c = self.cfg.classifier
             v = clf.verdict(text, c.thresholds, c.threshold)
             layers["classifier"] = v.as_dict()

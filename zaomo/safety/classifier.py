@@ -72,11 +72,11 @@ class SafetyClassifier:
         features = make_vectorizer()
         x = features.fit_transform([prepare(it["prompt"]) for it in items])
         y = np.array([lab != SAFE for lab in labels])
-        unsafe = LogisticRegression(C=c, solver="liblinear").fit(x, y)
+        unsafe = LogisticRegression(C=c, solver="liblinear", dual=True).fit(x, y)  # dual: features ≫ prompts
         cats = sorted({labels[i] for i in harmful})
         category = None
         if len(cats) > 1:
-            category = OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear"))  # 10x faster than lbfgs
+            category = OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", dual=True))
             category.fit(x[harmful], [labels[i] for i in harmful])
             cats = [str(k) for k in category.classes_]
         info = {"labels": dict(Counter(labels)), "items": len(items), "c": c, "trained_at": time.time(),

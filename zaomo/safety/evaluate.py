@@ -133,3 +133,49 @@ def guard_rates(items: list[dict], blocked: list[bool]) -> GuardRates:
         res.by_lang[lang] = {"block": sum(h) / max(1, len(h)), "pass": sum(n) / max(1, len(n)),
                              "n_harmful": len(h), "n_benign": len(n)}
     return res
+
+
+@dataclass
+class LayerQuality:
+    """One way of guarding (rules alone, classifier alone, both) on labelled prompts: rates and latency."""
+
+    name: str
+    rates: GuardRates
+    ms: list[float]  # per request
+
+    def latency(self, q: float) -> float:
+        import numpy as np
+
+        return float(np.percentile(self.ms, q)) if self.ms else 0.0
+
+
+def layer_quality(guard, items: list[dict]) -> list[LayerQuality]:
+    """The input guard's rule layer (word lists + injection heuristics) alone, its classifier alone, and both
+    as `Guard.check` runs them (the classifier only when the rules let a prompt through), each timed per
+    request. A guard without a classifier gives the rules only."""
+    import time
+
+    from . import blocks
+
+    def timed(fn) -> tuple[list[bool], list[float]]:
+        out, ms = [], []
+        for it in items:
+            t0 = time.perf_counter()
+            out.append(fn(it["prompt"]))
+            ms.append((time.perf_counter() - t0) * 1000)
+        return out, ms
+
+    runs = [("word lists + rules", lambda t: blocks(guard.check(t, "input", endpoint=False, classifier=False).action))]
+    clf = guard.classifier
+    if clf is not None:
+        c = guard.cfg.classifier
+        runs += [("classifier", lambda t: blocks(guard.verdict_action(v.category, "input"))
+                  if (v := clf.verdict(t, c.thresholds, c.threshold)).flagged else False),
+                 ("both", lambda t: blocks(guard.check(t, "input", endpoint=False).action))]
+    if clf is not None and items:
+        clf.verdict(items[0]["prompt"])  # warm up: jieba loads its dictionary on first use
+    out = []
+    for name, fn in runs:
+        blocked, ms = timed(fn)
+        out.append(LayerQuality(name, guard_rates(items, blocked), ms))
+    return out
