@@ -27,10 +27,13 @@ class ClassifierConfig(Section):
     path: str = Field("models/safety-classifier/classifier.joblib",
                       description="the classifier `zaomo safety train` writes and the guard loads; when it does "
                       "not exist the guard trains one in memory on the same data at first use (~1 s)")
-    threshold: float = Field(0.5, ge=0, le=1, description="block when P(unsafe) reaches this (categories without "
-                             "their own threshold)")
-    thresholds: dict[str, float] = Field(default_factory=dict,
-                                         description="category → threshold on P(unsafe), e.g. {self_harm: 0.3}")
+    threshold: float = Field(0.6, ge=0, le=1, description="block when P(unsafe) reaches this (categories without "
+                             "their own threshold); 0.6 passes ~90% of benign prompts in cross-validation on the "
+                             "built-in train split, lower blocks more and passes fewer")
+    thresholds: dict[str, float] = Field(default_factory=lambda: {"self_harm": 0.45},
+                                         description="category → its own threshold on P(unsafe) (the category is "
+                                         "the classifier's most likely one); self-harm prompts are short and "
+                                         "varied, and missing one costs most")
     train_files: list[str] = Field(default_factory=list, description="your labelled prompts, JSONL of "
                                    "{prompt, expected: refuse|answer, category, lang?, split?: train|test}")
     builtin_set: bool = Field(True, description="train on the built-in policy set's train split too")

@@ -88,7 +88,7 @@ class SafetyClassifier:
         return self.unsafe_model.predict_proba(x)[:, list(self.unsafe_model.classes_).index(True)]
 
     def predict(self, texts: list[str], thresholds: dict[str, float] | None = None,
-                default: float = 0.5) -> list[ClassifierVerdict]:
+                default: float = 0.6) -> list[ClassifierVerdict]:
         """Verdicts for many texts at once (one feature pass)."""
         t0 = time.perf_counter()
         x = self.features.transform([prepare(t) for t in texts])
@@ -105,7 +105,7 @@ class SafetyClassifier:
         return out
 
     def verdict(self, text: str, thresholds: dict[str, float] | None = None,
-                default: float = 0.5) -> ClassifierVerdict:
+                default: float = 0.6) -> ClassifierVerdict:
         return self.predict([text], thresholds, default)[0]
 
     def save(self, path: str | Path) -> Path:
