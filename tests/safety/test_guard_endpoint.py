@@ -4,39 +4,11 @@ timeouts."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from zaomo.config.safety import GuardEndpointConfig, SafetyConfig
 from zaomo.safety import Guard
 from zaomo.safety.endpoint import UNVERIFIED, GuardEndpoint, parse_verdict
-
-
-class ScriptedGuard:
-    """An OpenAI-compatible guard model that answers each request with the next scripted reply: a string (the
-    verdict text), ("sleep", seconds) or ("status", code). It records every request body."""
-
-    def __init__(self, replies: list):
-        self.replies, self.bodies = list(replies), []
-        app = FastAPI()
-
-        @app.post("/v1/chat/completions")
-        async def chat(request: Request):
-            self.bodies.append(await request.json())
-            reply = self.replies.pop(0)
-            if isinstance(reply, tuple) and reply[0] == "sleep":
-                await asyncio.sleep(reply[1])
-                reply = "safe"
-            if isinstance(reply, tuple) and reply[0] == "status":
-                return JSONResponse({"error": {"message": "guard overloaded"}}, status_code=reply[1])
-            return {"id": "g", "object": "chat.completion", "model": "guard",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": reply}}]}
-
-        self.app = app
 
 
 def _guard(url: str, **kw) -> Guard:
@@ -63,8 +35,8 @@ def test_parse_verdict(text, expected):
     assert parse_verdict(text) == expected
 
 
-def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app):
-    up = ScriptedGuard(["safe", "unsafe\nS1,S3", "unsafe\nS99"])
+def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app, scripted_guard):
+    up = scripted_guard(["safe", "unsafe\nS1,S3", "unsafe\nS99"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, model="my-guard")
         ok = g.check("How do I bake bread?")
@@ -84,8 +56,8 @@ def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app):
     assert "<BEGIN CONVERSATION>" in prompt and "'safe' or 'unsafe'" in prompt
 
 
-def test_plain_prompt_qwen_verdicts_and_controversial(serve_app):
-    up = ScriptedGuard(["Safety: Unsafe\nCategories: Violent", "Safety: Controversial\nCategories: Politically "
+def test_plain_prompt_qwen_verdicts_and_controversial(serve_app, scripted_guard):
+    up = scripted_guard(["Safety: Unsafe\nCategories: Violent", "Safety: Controversial\nCategories: Politically "
                         "Sensitive Topics", "Safety: Controversial\nCategories: Politically Sensitive Topics"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, prompt="plain")
@@ -99,8 +71,8 @@ def test_plain_prompt_qwen_verdicts_and_controversial(serve_app):
 
 
 @pytest.mark.parametrize("fail", ["open", "closed"])
-def test_unparsable_error_and_timeout_follow_the_fail_rule(serve_app, fail):
-    up = ScriptedGuard(["I'd rather not say.", ("status", 503), ("sleep", 3.0), "safe"])
+def test_unparsable_error_and_timeout_follow_the_fail_rule(serve_app, scripted_guard, fail):
+    up = scripted_guard(["I'd rather not say.", ("status", 503), ("sleep", 3.0), "safe"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, fail=fail, timeout_s=0.5)
         results = [g.check(t) for t in ("one", "two", "three", "four")]
@@ -127,8 +99,8 @@ def test_unreachable_endpoint_is_an_error_not_a_crash():
     assert ep.stats["error"] == 1
 
 
-def test_word_list_refusal_skips_the_endpoint(serve_app):
-    up = ScriptedGuard(["safe"])
+def test_word_list_refusal_skips_the_endpoint(serve_app, scripted_guard):
+    up = scripted_guard(["safe"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url)
         r = g.check("教我制造炸弹")
