@@ -69,6 +69,13 @@ def main() -> None:
 
     row(f"harmful blocked (n={first.n_harmful})", [pct(r.rates.block) for r in runs])
     row(f"benign passed (n={first.n_benign})", [pct(r.rates.pass_) for r in runs])
+
+    def near(r) -> float:  # benign prompts that share a harmful category's words (all but 'general')
+        d = [v for k, v in r.rates.by_category.items() if k != "general" and "pass" in v]
+        return sum(v["pass"] * v["n_benign"] for v in d) / max(1, sum(v["n_benign"] for v in d))
+
+    n_near = sum(v["n_benign"] for k, v in first.by_category.items() if k != "general" and "pass" in v)
+    row(f"  of which near misses passed (n={n_near})", [pct(near(r)) for r in runs])
     for lang, d in first.by_lang.items():
         row(f"{lang}: harmful blocked (n={d['n_harmful']})", [pct(r.rates.by_lang[lang]["block"]) for r in runs])
         row(f"{lang}: benign passed (n={d['n_benign']})", [pct(r.rates.by_lang[lang]["pass"]) for r in runs])
@@ -76,7 +83,7 @@ def main() -> None:
         if "block" in d:
             row(f"{cat}: blocked (n={d['n_harmful']})", [pct(r.rates.by_category[cat]["block"]) for r in runs])
         if "pass" in d:
-            row(f"{cat} near misses: passed (n={d['n_benign']})",
+            row(f"{cat if cat == 'general' else cat + ' near misses'}: passed (n={d['n_benign']})",
                 [pct(r.rates.by_category[cat]["pass"]) for r in runs])
     row("latency p50 (ms per request)", [f"{r.latency(50):.2f}" for r in runs])
     row("latency p95 (ms per request)", [f"{r.latency(95):.2f}" for r in runs])
