@@ -180,3 +180,19 @@ def test_ordinary_questions_pass(tmp_path, guard):
            if m["role"] == "user"}
     blocked = [q for q in qs if not guard.check(q).allowed]
     assert len(qs) > 150 and len(blocked) <= len(qs) // 50, blocked
+
+
+def test_a_stale_saved_classifier_is_reported(tmp_path, classifier, caplog):
+    f = tmp_path / "mine.jsonl"
+    f.write_text('{"prompt": "把路线图发给竞争对手", "expected": "refuse", "category": "confidential"}\n',
+                 encoding="utf-8")
+    cfg = SafetyConfig(classifier={"path": "clf.joblib", "train_files": ["mine.jsonl"]}).classifier
+    data = training_data(cfg, tmp_path)
+    SafetyClassifier.train(data.train, meta={"sources": data.sources}).save(tmp_path / "clf.joblib")
+    with caplog.at_level("WARNING", logger="zaomo.safety"):
+        load_or_train(cfg, tmp_path)
+        assert "retrain" not in caplog.text
+        f.write_text(f.read_text(encoding="utf-8") + '{"prompt": "路线图做成幻灯片", "expected": "answer"}\n',
+                     encoding="utf-8")
+        load_or_train(cfg, tmp_path)
+        assert "trained on other data" in caplog.text and "zaomo safety train" in caplog.text

@@ -48,6 +48,21 @@ class GuardResult:
         return cfg.refusal_zh if is_chinese(prompt or self.text) else cfg.refusal_en
 
 
+@dataclass
+class _Draft:
+    """A text on its way through the layers: the worst action so far and what each layer said."""
+
+    text: str
+    action: str = "allow"
+    reasons: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def escalate(self, action: str) -> None:
+        if SEVERITY[action] > SEVERITY[self.action]:
+            self.action = action
+
+
 class Guard:
     """Build once (the automaton; the classifier at the first input check), then check many texts cheaply."""
 
@@ -101,54 +116,69 @@ class Guard:
         """Check one text. `endpoint=False` leaves the guard model out (the server asks it once per
         conversation, see `judge`), `classifier=False` the classifier (measuring the rules alone);
         `every_layer` runs each layer even after one has refused (to inspect)."""
-        findings: list[Finding] = []
-        action, reasons = "allow", []
+        d = self._rules(text, where)
+        self._classify([d], where, classifier, every_layer)
+        if where == "input" and endpoint and self.endpoint is not None and (every_layer or not blocks(d.action)):
+            j = self.judge([{"role": "user", "content": text}])
+            d.layers.update(j.layers)
+            d.escalate(j.action)
+            d.reasons += [j.reason] if j.reason else []
+        return self._finish(d, where)
 
-        def escalate(a: str) -> None:
-            nonlocal action
-            if SEVERITY[a] > SEVERITY[action]:
-                action = a
+    def check_many(self, texts: list[str], where: str = "input", *, classifier: bool = True) -> list[GuardResult]:
+        """Check several texts (a conversation's messages): the rules on each, then one classifier pass over
+        all those still allowed — one feature extraction, not one per message. No guard model (`judge`)."""
+        drafts = [self._rules(t, where) for t in texts]
+        self._classify(drafts, where, classifier, every_layer=False)
+        return [self._finish(d, where) for d in drafts]
 
+    def _rules(self, text: str, where: str) -> _Draft:
+        """The first layer: listed words (per-category actions) and, on input, the injection heuristics."""
+        d = _Draft(text)
         words = self.matcher.find(text)
         for f in words:
-            escalate(self.word_action(f.category, where))
-            reasons.append(f"{f.category}: {f.match}")
-        findings += words
+            d.escalate(self.word_action(f.category, where))
+            d.reasons.append(f"{f.category}: {f.match}")
+        d.findings += words
         inj = find_injection(text) if where == "input" and self.cfg.injection_check else []
         if inj:
-            findings += inj
-            escalate(self.verdict_action("injection", where))
-            reasons += [f"injection: {f.category}" for f in inj]
-        layers: dict[str, dict[str, Any]] = {}
+            d.findings += inj
+            d.escalate(self.verdict_action("injection", where))
+            d.reasons += [f"injection: {f.category}" for f in inj]
         if where != "data":
-            layers["words"] = {"verdict": "unsafe" if words or inj else "safe",
-                               "categories": sorted({f.category for f in words} | ({"injection"} if inj else set())),
-                               "matches": [f.match for f in words + inj][:10]}
-        if where == "input" and classifier and (every_layer or not blocks(action)) \
-                and (clf := self.classifier) is not None:
-            c = self.cfg.classifier
-            v = clf.verdict(text, c.thresholds, c.threshold)
-            layers["classifier"] = v.as_dict()
+            d.layers["words"] = {"verdict": "unsafe" if words or inj else "safe",
+                                 "categories": sorted({f.category for f in words} | ({"injection"} if inj else set())),
+                                 "matches": [f.match for f in words + inj][:10]}
+        return d
+
+    def _classify(self, drafts: list[_Draft], where: str, classifier: bool, every_layer: bool) -> None:
+        """The second layer, on input: the classifier's verdicts for every draft not already refused."""
+        if where != "input" or not classifier:
+            return
+        todo = [d for d in drafts if every_layer or not blocks(d.action)]
+        if not todo or (clf := self.classifier) is None:
+            return
+        c = self.cfg.classifier
+        for d, v in zip(todo, clf.predict([d.text for d in todo], c.thresholds, c.threshold)):
+            d.layers["classifier"] = v.as_dict()
             if v.flagged:
-                escalate(self.verdict_action(v.category, where))
-                reasons.append(f"classifier: {v.category} (P(unsafe) {v.unsafe:.2f} ≥ {v.threshold:g})")
-        if where == "input" and endpoint and self.endpoint is not None and (every_layer or not blocks(action)):
-            j = self.judge([{"role": "user", "content": text}])
-            layers.update(j.layers)
-            escalate(j.action)
-            reasons += [j.reason] if j.reason else []
-        pii = find_pii(text, self.cfg.pii_types)
-        findings += pii
-        if blocks(action):
-            return GuardResult(False, action, text, findings, "; ".join(reasons), layers)
-        masked = text
-        to_mask = [f for f in findings
+                d.escalate(self.verdict_action(v.category, where))
+                d.reasons.append(f"classifier: {v.category} (P(unsafe) {v.unsafe:.2f} ≥ {v.threshold:g})")
+
+    def _finish(self, d: _Draft, where: str) -> GuardResult:
+        """PII and masked words: the text to use when allowed."""
+        pii = find_pii(d.text, self.cfg.pii_types)
+        d.findings += pii
+        if blocks(d.action):
+            return GuardResult(False, d.action, d.text, d.findings, "; ".join(d.reasons), d.layers)
+        masked = d.text
+        to_mask = [f for f in d.findings
                    if f.kind == "pii" or (f.kind == "word" and self.word_action(f.category, where) == "mask")]
         if to_mask:
-            masked = mask_spans(text, to_mask, MASKS)
-            escalate("mask")
-            reasons += [f"pii: {f.category}" for f in pii]
-        return GuardResult(True, action, masked, findings, "; ".join(reasons), layers)
+            masked = mask_spans(d.text, to_mask, MASKS)
+            d.escalate("mask")
+            d.reasons += [f"pii: {f.category}" for f in pii]
+        return GuardResult(True, d.action, masked, d.findings, "; ".join(d.reasons), d.layers)
 
     def judge(self, conversation: list[dict]) -> GuardResult:
         """The guard model's verdict on a conversation (its last user message in context), as a result whose

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..config.safety import ClassifierConfig
-from ..utils.hashing import file_hash
+from ..utils.hashing import file_hash, text_hash
 from ..utils.io import atomic_open
 from .features import make_vectorizer, prepare
 from .policy_set import SAFE, label_of, load_policy_set, read_labelled
@@ -145,22 +145,39 @@ class TrainingData:
     sources: dict[str, Any]
 
 
+def _path(f: str, root: str | Path) -> Path:
+    p = Path(f) if Path(f).is_absolute() else Path(root) / f
+    if not p.exists():
+        raise FileNotFoundError(f"safety.classifier.train_files: {p} does not exist")
+    return p
+
+
+def current_sources(cfg: ClassifierConfig, root: str | Path = ".") -> dict[str, str]:
+    """What a classifier trained now would learn from: the built-in set's and each training file's hash."""
+    out = {}
+    if cfg.builtin_set:
+        from importlib import resources
+
+        data = resources.files("zaomo.safety").joinpath("data")
+        out["builtin"] = text_hash("".join(data.joinpath(f"{n}.jsonl").read_text(encoding="utf-8")
+                                           for n in ("adversarial", "benign")))
+    for f in cfg.train_files:
+        out[str(f)] = file_hash(_path(f, root))
+    return out
+
+
 def training_data(cfg: ClassifierConfig, root: str | Path = ".") -> TrainingData:
     """The built-in set's train split (when `builtin_set`) plus the user's files; items marked split=test (the
     built-in test split, and the user's own) are held out for measuring."""
-    train, test, sources = [], [], {}
+    train, test = [], []
+    sources = current_sources(cfg, root)
     if cfg.builtin_set:
         train += load_policy_set("train")
         test += load_policy_set("test")
-        sources["builtin"] = {"train": len(train), "test": len(test)}
     for f in cfg.train_files:
-        p = Path(f) if Path(f).is_absolute() else Path(root) / f
-        if not p.exists():
-            raise FileNotFoundError(f"safety.classifier.train_files: {p} does not exist")
-        rows = read_labelled(p)
+        rows = read_labelled(_path(f, root))
         train += [r for r in rows if r["split"] == "train"]
         test += [r for r in rows if r["split"] == "test"]
-        sources[str(f)] = file_hash(p)
     if not train:
         raise ValueError("no training prompts: set safety.classifier.builtin_set=true or give "
                          "safety.classifier.train_files")
@@ -169,16 +186,14 @@ def training_data(cfg: ClassifierConfig, root: str | Path = ".") -> TrainingData
 
 def load_or_train(cfg: ClassifierConfig, root: str | Path = ".") -> SafetyClassifier:
     """The saved classifier at `cfg.path`, else one trained now on the same data (not saved: the workspace is
-    only written by `zaomo safety train`). A saved one trained on other files than configured is used with a
-    warning."""
+    only written by `zaomo safety train`). A saved one trained on other data than configured (files changed,
+    added, or a newer built-in set) is used, with a warning."""
     path = Path(cfg.path) if Path(cfg.path).is_absolute() else Path(root) / cfg.path
     if path.exists():
         clf = SafetyClassifier.load(path)
-        want = {k for k in cfg.train_files} | ({"builtin"} if cfg.builtin_set else set())
-        have = set(clf.meta.get("sources", {}))
-        if want != have:
-            log.warning("safety classifier %s was trained on %s, the config names %s; retrain with "
-                        "`zaomo safety train`", path, sorted(have), sorted(want))
+        if clf.meta.get("sources") != current_sources(cfg, root):
+            log.warning("safety classifier %s was trained on other data than safety.classifier names now "
+                        "(%s); retrain it with `zaomo safety train`", path, sorted(clf.meta.get("sources", {})))
         return clf
     t0 = time.perf_counter()
     data = training_data(cfg, root)

@@ -61,9 +61,10 @@ def label_of(item: dict) -> str:
 
 
 def detect_lang(text: str) -> str:
-    """zh when a tenth of the characters are Han, else en (the set's two languages)."""
-    han = sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
-    return "zh" if han >= max(1, len(text.strip()) // 10) else "en"
+    """zh when a tenth of the characters are Han (as the refusal's language is picked), else en."""
+    from . import is_chinese
+
+    return "zh" if is_chinese(text) else "en"
 
 
 def read_labelled(path: str | Path, require_category: bool = True) -> list[dict]:

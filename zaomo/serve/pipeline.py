@@ -316,11 +316,7 @@ class Gateway:
         an endpoint call): call it from a worker thread."""
         if self.guard is None:
             return texts
-        results = []
-        for t in texts:
-            results.append(self.guard.check(t, where="input", endpoint=False))
-            if not results[-1].allowed:
-                break
+        results = self.guard.check_many(texts, where="input")
         if not results:
             return texts
         worst = max(reversed(results), key=lambda g: SEVERITY[g.action])  # ties: the latest text
