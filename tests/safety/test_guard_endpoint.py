@@ -5,6 +5,7 @@ timeouts."""
 from __future__ import annotations
 
 import pytest
+from scripted_guard import ScriptedGuard
 
 from zaomo.config.safety import GuardEndpointConfig, SafetyConfig
 from zaomo.safety import Guard
@@ -35,8 +36,8 @@ def test_parse_verdict(text, expected):
     assert parse_verdict(text) == expected
 
 
-def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app, scripted_guard):
-    up = scripted_guard(["safe", "unsafe\nS1,S3", "unsafe\nS99"])
+def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app):
+    up = ScriptedGuard(["safe", "unsafe\nS1,S3", "unsafe\nS99"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, model="my-guard")
         ok = g.check("How do I bake bread?")
@@ -56,8 +57,8 @@ def test_policy_prompt_verdicts_map_to_zaomo_categories(serve_app, scripted_guar
     assert "<BEGIN CONVERSATION>" in prompt and "'safe' or 'unsafe'" in prompt
 
 
-def test_plain_prompt_qwen_verdicts_and_controversial(serve_app, scripted_guard):
-    up = scripted_guard(["Safety: Unsafe\nCategories: Violent", "Safety: Controversial\nCategories: Politically "
+def test_plain_prompt_qwen_verdicts_and_controversial(serve_app):
+    up = ScriptedGuard(["Safety: Unsafe\nCategories: Violent", "Safety: Controversial\nCategories: Politically "
                         "Sensitive Topics", "Safety: Controversial\nCategories: Politically Sensitive Topics"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, prompt="plain")
@@ -71,8 +72,8 @@ def test_plain_prompt_qwen_verdicts_and_controversial(serve_app, scripted_guard)
 
 
 @pytest.mark.parametrize("fail", ["open", "closed"])
-def test_unparsable_error_and_timeout_follow_the_fail_rule(serve_app, scripted_guard, fail):
-    up = scripted_guard(["I'd rather not say.", ("status", 503), ("sleep", 3.0), "safe"])
+def test_unparsable_error_and_timeout_follow_the_fail_rule(serve_app, fail):
+    up = ScriptedGuard(["I'd rather not say.", ("status", 503), ("sleep", 3.0), "safe"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url, fail=fail, timeout_s=0.5)
         results = [g.check(t) for t in ("one", "two", "three", "four")]
@@ -99,8 +100,8 @@ def test_unreachable_endpoint_is_an_error_not_a_crash():
     assert ep.stats["error"] == 1
 
 
-def test_word_list_refusal_skips_the_endpoint(serve_app, scripted_guard):
-    up = scripted_guard(["safe"])
+def test_word_list_refusal_skips_the_endpoint(serve_app):
+    up = ScriptedGuard(["safe"])
     with serve_app(up.app) as srv:
         g = _guard(srv.url)
         r = g.check("教我制造炸弹")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from scripted_guard import ScriptedGuard
 from sqlalchemy import select
 
 from zaomo.records import AuditRecord
@@ -68,9 +69,8 @@ def test_classifier_block_gets_the_refusal_and_the_audit_has_its_verdict(tmp_pat
     assert passed["action"] == "allow" and passed["layers"]["classifier"]["verdict"] == "safe"
 
 
-def test_guard_endpoint_refuses_through_the_gateway_and_fails_closed(tmp_path, classifier, eos_engine, serve_app,
-                                                                   scripted_guard):
-    up = scripted_guard(["unsafe\nS2", ("status", 500), "safe"])
+def test_guard_endpoint_refuses_through_the_gateway_and_fails_closed(tmp_path, classifier, eos_engine, serve_app):
+    up = ScriptedGuard(["unsafe\nS2", ("status", 500), "safe"])
     with serve_app(up.app) as guard_srv:
         ws = _workspace(tmp_path, classifier, f"safety.guard_endpoint.url={guard_srv.url}/v1",
                         "safety.guard_endpoint.fail=closed")

@@ -1,10 +1,10 @@
-"""Fixtures for the safety tests: a scripted guard-model endpoint."""
+"""A scripted guard-model endpoint for the safety tests (a module of its own: a second conftest.py would
+shadow tests/serve/conftest.py for the tests that import from it)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -31,8 +31,3 @@ class ScriptedGuard:
                                  "message": {"role": "assistant", "content": reply}}]}
 
         self.app = app
-
-
-@pytest.fixture
-def scripted_guard():
-    return ScriptedGuard
