@@ -71,7 +71,7 @@ def test_no_stage_imports_the_demo():
 
 def test_cli_train_and_check(tmp_path):
     exe = Path(sys.executable).parent / "zaomo"
-    env = {**os.environ, "PYTHONPATH": str(Path(zaomo.__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(zaomo.__file__).parent.parent), "COLUMNS": "160"}
     subprocess.run([exe, "init", str(tmp_path)], check=True, capture_output=True, env=env)
     out = subprocess.run([exe, "safety", "train", "-w", str(tmp_path), "--set", "safety.classifier.threshold=0.5"],
                          check=True, capture_output=True, text=True, env=env).stdout

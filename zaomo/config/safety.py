@@ -26,7 +26,7 @@ class ClassifierConfig(Section):
     enabled: bool = Field(True, description="score every input with the safety classifier (serving guard)")
     path: str = Field("models/safety-classifier/classifier.joblib",
                       description="the classifier `zaomo safety train` writes and the guard loads; when it does "
-                      "not exist the guard trains one in memory on the same data at first use (~1 s)")
+                      "not exist the guard trains one in memory on the same data at first use (~2 s)")
     threshold: float = Field(0.6, ge=0, le=1, description="block when P(unsafe) reaches this (categories without "
                              "their own threshold); 0.6 passes ~90% of benign prompts in cross-validation on the "
                              "built-in train split, lower blocks more and passes fewer")
