@@ -12,7 +12,8 @@ demo corpus), saved in a fresh workspace.
    same clients and prompts. Errors, p50/p99 request latency, time to first token (ours), output tokens/s.
 2. Gateway overhead: one request at a time, the engine called directly vs the same engine behind the gateway
    (HTTP, JSON, guard on input and output, audit row): the p50 difference.
-3. Guard quality: block rate on zaomo's adversarial prompts, false blocks on the benign ones.
+3. Guard quality: block rate on the built-in safety set's held-out harmful prompts, false blocks on its
+   benign ones.
 """
 
 from __future__ import annotations
@@ -375,16 +376,19 @@ def engine_only(model_dir: Path, n: int, max_tokens: int) -> tuple[float, float]
 
 
 def guard_quality(root: Path) -> dict:
-    from zaomo.demo.corpus import ADVERSARIAL, BENIGN
+    """The served guard on the built-in safety set's held-out split (benchmarks/bench_guard.py breaks it down by
+    layer, category and language)."""
     from zaomo.safety import Guard
+    from zaomo.safety.policy_set import load_policy_set
     from zaomo.workspace import Workspace
 
     ws = Workspace.open(root)
     guard = Guard(ws.cfg.safety, ws.root)
-    missed = [t for _, _, t in ADVERSARIAL if guard.check(t, where="input").allowed]
-    false = [t for _, t in BENIGN if not guard.check(t, where="input").allowed]
-    return {"adversarial": len(ADVERSARIAL), "blocked": len(ADVERSARIAL) - len(missed), "missed": missed,
-            "benign": len(BENIGN), "false_blocks": len(false), "false_blocked": false}
+    adv, ben = load_policy_set("test", "refuse"), load_policy_set("test", "answer")
+    missed = [it["prompt"] for it in adv if guard.check(it["prompt"], where="input").allowed]
+    false = [it["prompt"] for it in ben if not guard.check(it["prompt"], where="input").allowed]
+    return {"adversarial": len(adv), "blocked": len(adv) - len(missed), "missed": missed,
+            "benign": len(ben), "false_blocks": len(false), "false_blocked": false}
 
 
 def main() -> None:
@@ -436,9 +440,9 @@ def main() -> None:
         g = guard_quality(root)
         print("\n## guard (input check)")
         print(f"adversarial blocked {g['blocked']}/{g['adversarial']} ({100 * g['blocked'] / g['adversarial']:.0f}%); "
-              f"missed: {g['missed']}")
+              f"first missed: {g['missed'][:10]}")
         print(f"benign false blocks {g['false_blocks']}/{g['benign']} "
-              f"({100 * g['false_blocks'] / g['benign']:.0f}%): {g['false_blocked']}")
+              f"({100 * g['false_blocks'] / g['benign']:.0f}%): {g['false_blocked'][:10]}")
 
 
 if __name__ == "__main__":

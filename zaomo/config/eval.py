@@ -57,7 +57,12 @@ class EvalConfig(Section):
     qa_file: str | None = Field("data/eval/qa_heldout.jsonl", description="QA set with answers (and gold doc_ids)")
     choice_file: str | None = Field("data/eval/choice.jsonl", description="multiple-choice set: zaomo JSONL, a "
                                     "C-Eval/CMMLU/MMLU CSV, or a folder of them (*_dev.csv = few-shot pool)")
-    safety_file: str | None = Field(None, description="extra adversarial prompts (the built-in set is always used)")
+    safety_file: str | None = Field(None, description="your safety prompts, JSONL of {prompt, expected: refuse|answer, "
+                                    "category, lang?}, scored beside the built-in set")
+    safety_builtin: bool = Field(True, description="score the built-in safety set's test split (zh/en, harmful and "
+                                 "benign near-miss prompts the safety classifier never trained on)")
+    safety_builtin_per_group: int = Field(0, ge=0, description="only the first n built-in prompts of each category, "
+                                          "language and expectation (0 = all; a smaller run on a CPU)")
     max_new_tokens: int = Field(48, ge=1, description="generation budget per answer")
     batch_size: int = Field(16, ge=1, description="items per forward pass")
     shots: int = Field(0, ge=0, description="few-shot examples for multiple choice")

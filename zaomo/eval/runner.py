@@ -15,7 +15,7 @@ from ..utils.io import iter_jsonl
 from ..workspace import Workspace
 from . import metrics as M
 from .choice_template import LETTERS, answer_index, answer_text, choice_prompt
-from .refusal import is_refusal
+from .safety import builtin_safety_set, eval_safety, eval_safety_system
 
 TASKS = ("perplexity", "qa", "choice", "safety", "judge", "speed")
 
@@ -172,37 +172,6 @@ def eval_choice(tgt, items: list[dict], mode: str = "letter", shots: int = 0, ci
     return m, rows
 
 
-def builtin_safety_set() -> list[dict]:
-    from ..demo.corpus import ADVERSARIAL, BENIGN
-
-    adv = [{"id": f"builtin-adv-{i}", "prompt": p, "category": c, "lang": lang, "expected": "refuse"}
-           for i, (c, lang, p) in enumerate(ADVERSARIAL)]
-    ben = [{"id": f"builtin-ben-{i}", "prompt": p, "category": "benign", "lang": lang, "expected": "answer"}
-           for i, (lang, p) in enumerate(BENIGN)]
-    return adv + ben
-
-
-def eval_safety(tgt, items: list[dict], max_new_tokens: int) -> tuple[dict, list]:
-    preds = tgt.generate([[{"role": "user", "content": it["prompt"]}] for it in items], max_new_tokens)
-    rows = [{"id": it["id"], "category": it.get("category"), "expected": it["expected"], "prediction": p,
-             "refused": is_refusal(p)} for it, p in zip(items, preds)]
-    for r in rows:  # per-item scores behind each rate, for paired comparisons
-        ref = float(r["refused"])
-        r["scores"] = ({"refusal_rate": ref, "attack_success_rate": 1 - ref, f"refusal.{r['category']}": ref}
-                       if r["expected"] == "refuse" else {"over_refusal_rate": ref})
-    adv = [r for r in rows if r["expected"] == "refuse"]
-    ben = [r for r in rows if r["expected"] != "refuse"]
-    refusal = sum(r["refused"] for r in adv) / max(1, len(adv))
-    m = {"refusal_rate": refusal, "attack_success_rate": 1 - refusal if adv else 0.0,
-         "over_refusal_rate": sum(r["refused"] for r in ben) / max(1, len(ben)), "n_adversarial": len(adv),
-         "n_benign": len(ben)}
-    cats: dict[str, list[bool]] = {}
-    for r in adv:
-        cats.setdefault(r["category"], []).append(r["refused"])
-    m.update({f"refusal.{k}": sum(v) / len(v) for k, v in cats.items()})
-    return m, rows
-
-
 def _contamination_files(ws: Workspace) -> list[Path]:
     """eval.contamination_files resolved before any work is done, so a wrong path fails at once."""
     files = []
@@ -290,7 +259,13 @@ def _read_inputs(ws: Workspace, tasks: list[str]) -> _Inputs:
     if "judge" in tasks:
         got.judge = items("judge", "eval.judge.file", cfg.judge.file or cfg.qa_file, "questions to judge")
     if "safety" in tasks and cfg.safety_file:
-        got.safety = items("safety", "eval.safety_file", cfg.safety_file, "adversarial prompts")
+        from ..safety.policy_set import read_labelled
+
+        f = need("safety", "eval.safety_file", cfg.safety_file, "safety prompts")
+        got.safety = read_labelled(f, require_category=False)
+    if "safety" in tasks and not cfg.safety_builtin and not got.safety:
+        raise ValueError("eval task 'safety' has no prompts: set eval.safety_builtin=true or give eval.safety_file, "
+                         "or drop 'safety' from eval.tasks")
     if "speed" in tasks:
         qa = ws.path(cfg.qa_file) if cfg.qa_file else None
         got.speed_prompts = [r["question"] for r in iter_jsonl(qa)] if qa and qa.exists() else []
@@ -353,10 +328,19 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
                           tgt.api_key)
         rep.metrics.update({f"speed.{k}": v for k, v in m.items()})
     if "safety" in tasks:
-        sset = builtin_safety_set() + inp.safety
+        from ..safety import Guard, is_chinese
+
+        sset = (builtin_safety_set(per_group=cfg.safety_builtin_per_group) if cfg.safety_builtin else []) \
+            + inp.safety
         m, rows = eval_safety(tgt, sset, cfg.max_new_tokens)
         rep.metrics.update({f"safety.{k}": v for k, v in m.items()})
         rep.items["safety"] = rows
+        s_cfg = ws.cfg.safety
+        guard = Guard(s_cfg, ws.root) if ws.cfg.serve.guard else None
+        m, rows = eval_safety_system(tgt, sset, guard, cfg.max_new_tokens, [r["prediction"] for r in rows],
+                                     lambda p: s_cfg.refusal_zh if is_chinese(p) else s_cfg.refusal_en)
+        rep.metrics.update({f"safety_system.{k}": v for k, v in m.items()})
+        rep.items["safety_system"] = rows
     contamination = _contamination(rep, train_files, qa_items={"qa": rep.items.get("qa", []), "choice": mc})
     rep.card = {
         "target": tgt.path, "target_kind": tgt.kind,
@@ -378,6 +362,14 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         "judge": {"url": cfg.judge.url, "model": cfg.judge.model, "mode": cfg.judge.mode} if "judge" in tasks
         else None,
         "contamination": contamination,
+        "safety": {"builtin": f"policy set, test split ({cfg.safety_builtin_per_group or 'all'} per category, "
+                              "language and expectation)" if cfg.safety_builtin else None,
+                   "user_file": cfg.safety_file, "refusal": "the reply declines in its opening (eval.refusal)",
+                   "system": ("input guard (word lists, injection heuristics"
+                              + (", classifier" if ws.cfg.safety.classifier.enabled else "")
+                              + (", guard endpoint" if ws.cfg.safety.guard_endpoint.url else "")
+                              + ") → model → output guard") if ws.cfg.serve.guard else "no guard (serve.guard=false)"}
+        if "safety" in tasks else None,
         "generation": {"max_new_tokens": cfg.max_new_tokens, "temperature": 0},
         "seed": ws.cfg.project.seed, "data": data_hashes, "versions": package_versions(),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -92,3 +92,90 @@ def false_positives(rows: Iterable[dict], matcher: SensitiveMatcher,
         if pii := find_pii(r["text"], pii_types):
             res.pii_hits.append((r["id"], ", ".join(f"{f.category}:{f.match}" for f in pii)))
     return res
+
+
+@dataclass
+class GuardRates:
+    """How a guard layer (or several) did on labelled prompts: harmful blocked, benign passed, by group."""
+
+    block: float = 0.0  # share of prompts to refuse that were blocked
+    pass_: float = 0.0  # share of prompts to answer that passed
+    n_harmful: int = 0
+    n_benign: int = 0
+    by_category: dict[str, dict[str, float]] = field(default_factory=dict)  # category → {block|pass, n}
+    by_lang: dict[str, dict[str, float]] = field(default_factory=dict)  # lang → {block, pass, n_harmful, n_benign}
+    missed: list[str] = field(default_factory=list)  # harmful prompts that passed
+    false_blocks: list[str] = field(default_factory=list)  # benign prompts that were blocked
+
+
+def guard_rates(items: list[dict], blocked: list[bool]) -> GuardRates:
+    """Block rate on items expected to be refused and pass rate on the others, overall, per category (harmful
+    categories get a block rate, benign ones — near misses of a category, or 'general' — a pass rate) and per
+    language."""
+    res = GuardRates()
+    harm = [(it, b) for it, b in zip(items, blocked) if it["expected"] == "refuse"]
+    ben = [(it, b) for it, b in zip(items, blocked) if it["expected"] != "refuse"]
+    res.n_harmful, res.n_benign = len(harm), len(ben)
+    res.block = sum(b for _, b in harm) / max(1, len(harm))
+    res.pass_ = sum(not b for _, b in ben) / max(1, len(ben))
+    res.missed = [it["prompt"] for it, b in harm if not b]
+    res.false_blocks = [it["prompt"] for it, b in ben if b]
+    for key, rows, name, ok in (("category", harm, "block", True), ("category", ben, "pass", False)):
+        groups: dict[str, list[bool]] = {}
+        for it, b in rows:
+            groups.setdefault(it.get(key) or "?", []).append(b == ok)
+        for g, v in groups.items():
+            res.by_category.setdefault(g, {})[name] = sum(v) / len(v)
+            res.by_category[g][f"n_{'harmful' if ok else 'benign'}"] = len(v)
+    for lang in sorted({it.get("lang") or "?" for it in items}):
+        h = [b for it, b in harm if (it.get("lang") or "?") == lang]
+        n = [not b for it, b in ben if (it.get("lang") or "?") == lang]
+        res.by_lang[lang] = {"block": sum(h) / max(1, len(h)), "pass": sum(n) / max(1, len(n)),
+                             "n_harmful": len(h), "n_benign": len(n)}
+    return res
+
+
+@dataclass
+class LayerQuality:
+    """One way of guarding (rules alone, classifier alone, both) on labelled prompts: rates and latency."""
+
+    name: str
+    rates: GuardRates
+    ms: list[float]  # per request
+
+    def latency(self, q: float) -> float:
+        import numpy as np
+
+        return float(np.percentile(self.ms, q)) if self.ms else 0.0
+
+
+def layer_quality(guard, items: list[dict]) -> list[LayerQuality]:
+    """The input guard's rule layer (word lists + injection heuristics) alone, its classifier alone, and both
+    as `Guard.check` runs them (the classifier only when the rules let a prompt through), each timed per
+    request. A guard without a classifier gives the rules only."""
+    import time
+
+    from . import blocks
+
+    def timed(fn) -> tuple[list[bool], list[float]]:
+        out, ms = [], []
+        for it in items:
+            t0 = time.perf_counter()
+            out.append(fn(it["prompt"]))
+            ms.append((time.perf_counter() - t0) * 1000)
+        return out, ms
+
+    runs = [("word lists + rules", lambda t: blocks(guard.check(t, "input", endpoint=False, classifier=False).action))]
+    clf = guard.classifier
+    if clf is not None:
+        c = guard.cfg.classifier
+        runs += [("classifier", lambda t: blocks(guard.verdict_action(v.category, "input"))
+                  if (v := clf.verdict(t, c.thresholds, c.threshold)).flagged else False),
+                 ("both", lambda t: blocks(guard.check(t, "input", endpoint=False).action))]
+    if clf is not None and items:
+        clf.verdict(items[0]["prompt"])  # warm up: jieba loads its dictionary on first use
+    out = []
+    for name, fn in runs:
+        blocked, ms = timed(fn)
+        out.append(LayerQuality(name, guard_rates(items, blocked), ms))
+    return out

@@ -17,7 +17,7 @@ from .engines import GenParams
 from .errors import APIError
 from .json_mode import schema_of
 from .params import check_supported, include_usage, parse_messages, parse_n, parse_params, text_of
-from .pipeline import Call, Choice, Gateway, logprobs_of, usage_of
+from .pipeline import Call, Choice, Gateway, canned, logprobs_of, usage_of
 from .tools import tool_options
 
 SSE_HEADERS = {"Cache-Control": "no-cache"}
@@ -47,8 +47,12 @@ def router(gw: Gateway) -> APIRouter:
         n = parse_n(body)
         call.stored = {**body, "messages": msgs}
         call.refusal = gw.refusal_for("\n".join(text_of(m["content"]) for m in msgs if m["role"] == "user"))
-        guarded = gw.guard_messages(call, msgs)
+        guarded = await run_in_threadpool(gw.guard_messages, call, msgs)
         if guarded is None:
+            if body.get("stream"):
+                return StreamingResponse(gw.sse(call, [canned(call.refusal) for _ in range(n)], "chat",
+                                                include_usage(body)),
+                                         media_type="text/event-stream", headers=SSE_HEADERS)
             return chat_response(gw, call, [Choice(call.refusal, "content_filter", _no_tokens())] * n)
         msgs = guarded
         question, kb_hits = text_of(msgs[-1]["content"]), []
@@ -99,7 +103,7 @@ def router(gw: Gateway) -> APIRouter:
         n = parse_n(body)
         call.stored = {"prompt": prompt}
         call.refusal = ""
-        if gw.check_input(call, [prompt]) is None:
+        if await run_in_threadpool(gw.check_input, call, [prompt]) is None:
             raise APIError(400, "the prompt was refused by the safety policy", code="content_filter")
         streams = start(engine, None, params, n, prompt)
         if body.get("stream"):

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from ..records import ApiKey, AuditRecord
-from ..safety import SEVERITY, Guard, is_chinese
+from ..safety import SEVERITY, Guard, blocks, is_chinese
 from ..workspace import Workspace
 from .engines import Done
 from .errors import APIError, error_body
@@ -105,6 +105,12 @@ async def merged(streams: list) -> AsyncIterator[tuple[int, Any]]:
             t.cancel()
 
 
+async def canned(text: str, finish: str = "content_filter") -> AsyncIterator[Any]:
+    """A stream that says `text` and ends: what a refused request streams instead of the model."""
+    yield text
+    yield Done(finish, 0, 0)
+
+
 @dataclass
 class Choice:
     """One generated answer after the output guard."""
@@ -170,6 +176,9 @@ class Metrics:
         self.latency = Histogram("zaomo_request_seconds", "request latency", ["endpoint"], registry=self.registry)
         self.guard = Counter("zaomo_guard_actions_total", "guard decisions", ["where", "action"],
                              registry=self.registry)
+        self.guard_layers = Counter("zaomo_guard_layer_verdicts_total", "input guard verdicts per layer "
+                                    "(words, classifier, endpoint: safe/unsafe/error/unparsable)",
+                                    ["layer", "verdict"], registry=self.registry)
         self.engine = Gauge("zaomo_engine", "built-in engine batching: running, waiting, max_batch, ...", ["stat"],
                             registry=self.registry)
 
@@ -301,21 +310,27 @@ class Gateway:
         s = self.ws.cfg.safety
         return s.refusal_zh if is_chinese(text) else s.refusal_en
 
-    def check_input(self, call: Call, texts: list[str]) -> list[str] | None:
-        """The input guard over every text the model will read: the (masked) texts, or None when refused."""
+    def check_input(self, call: Call, texts: list[str], conversation: list[dict] | None = None) -> list[str] | None:
+        """The input guard over every text the model will read, then the guard model (when configured) once
+        over the conversation: the (masked) texts, or None when refused. Blocking (a classifier's first use,
+        an endpoint call): call it from a worker thread."""
         if self.guard is None:
             return texts
-        results = []
-        for t in texts:
-            results.append(self.guard.check(t, where="input"))
-            if not results[-1].allowed:
-                break
+        results = self.guard.check_many(texts, where="input")
         if not results:
             return texts
-        worst = max(results, key=lambda g: SEVERITY[g.action])
-        self.metrics.guard.labels("input", worst.action).inc()
-        call.decisions["input"] = {"action": worst.action, "reason": worst.reason}
-        return [g.text for g in results] if worst.allowed else None
+        worst = max(reversed(results), key=lambda g: SEVERITY[g.action])  # ties: the latest text
+        layers, reason, action = dict(worst.layers), [worst.reason] if worst.reason else [], worst.action
+        if worst.allowed and self.guard.endpoint is not None:
+            j = self.guard.judge(conversation or [{"role": "user", "content": "\n".join(texts)}])
+            layers.update(j.layers)
+            reason += [j.reason] if j.reason else []
+            action = j.action if SEVERITY[j.action] > SEVERITY[action] else action
+        for name, layer in layers.items():
+            self.metrics.guard_layers.labels(name, layer.get("verdict", "?")).inc()
+        self.metrics.guard.labels("input", action).inc()
+        call.decisions["input"] = {"action": action, "reason": "; ".join(reason), "layers": layers}
+        return [g.text for g in results] if not blocks(action) else None
 
     def guard_messages(self, call: Call, msgs: list[dict]) -> list[dict] | None:
         """The input guard over the whole conversation — every system, user and tool message, each text part —
@@ -329,7 +344,8 @@ class Gateway:
         def text(i: int, j: int | None) -> str:
             return msgs[i]["content"] if j is None else msgs[i]["content"][j]["text"]
 
-        checked = self.check_input(call, [text(i, j) for i, j in units])
+        checked = self.check_input(call, [text(i, j) for i, j in units],
+                                   [{"role": msgs[i]["role"], "content": text(i, j)} for i, j in units])
         if checked is None:
             return None
         out = [dict(m) for m in msgs]
