@@ -48,10 +48,13 @@ QUICKSTART_OVERRIDES = [
     "kb.context_tokens=200",
     "eval.max_new_tokens=32",
 ]
-# 19 handbook documents are memorised within ~100 steps (train loss 0.1, validation loss lowest, then rising as
-# the model overfits): longer pretraining only spent time on weights that best-kept then threw away.
-PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=120",
-            "train.eval_every=20", "train.output_name=handbook-base"]
+# Pretraining puts the handbook's facts into the weights (the closed-book questions need them). On 19 documents
+# validation loss is lowest near step 100 of this schedule and rises after (5.64 at 100, 6.58 at 200, 7.09 at
+# 300): early stopping ends the run at the first rise and the best validated weights are kept. (Shorter schedules
+# reach a lower validation loss sooner, but stop before the facts are learned: 100 steps in all gave 21.7% on the
+# held-out questions after SFT, 120 steps keeping step 60 gave 11.7%.)
+PRETRAIN = ["train.stage=pretrain", "train.method=full", "train.lr=2e-3", "train.max_steps=300",
+            "train.early_stopping_patience=1", "train.keep=best", "train.output_name=handbook-base"]
 SFT = ["train.stage=sft", "train.method=full", "train.lr=1e-3", "train.max_steps=600",
        "train.output_name=handbook-chat", "train.warmup_steps=20", "train.batch_size=16"]
 
@@ -158,6 +161,13 @@ def _run_quickstart(root: str | Path, seed: int, progress: bool, log: Callable[[
     with step("knowledge base: BM25 over the handbook"):
         kb = build_kb(ws)
 
+    with step("safety: train the guard's classifier"):
+        from ..safety.classifier import SafetyClassifier, training_data
+
+        sdata = training_data(ws.cfg.safety.classifier, ws.root)
+        SafetyClassifier.train(sdata.train, meta={"sources": sdata.sources}).save(
+            ws.path(ws.cfg.safety.classifier.path))
+
     with step("SFT on the QA pairs (closed- and open-book)"):
         _, tokenizer = load_model(base.model_dir, device="cpu")
         sft_src = list(iter_jsonl(ws.root / "data" / "sft" / "train.jsonl"))
@@ -217,9 +227,13 @@ def _run_quickstart(root: str | Path, seed: int, progress: bool, log: Callable[[
             else None,
             "kb_quoted_share": ev_rag.metrics.get("qa.grounded_share"),
             "choice_sft": ev_sft.metrics.get("choice.accuracy"),
+            # the model alone, and the system a user meets: input guard (word lists, classifier) → model → output
+            # guard; both on the policy set's held-out prompts, per language too
+            **{f"{who}{k}": ev_sft.metrics.get(f"{prefix}{k}")
+               for who, prefix in (("", "safety."), ("system_", "safety_system."))
+               for k in ("refusal_rate", "attack_success_rate", "over_refusal_rate", "refusal.zh", "refusal.en",
+                         "over_refusal.zh", "over_refusal.en", "n_adversarial", "n_benign")},
             "refusal_rate_adversarial": ev_sft.metrics.get("safety.refusal_rate"),
-            "attack_success_rate": ev_sft.metrics.get("safety.attack_success_rate"),
-            "over_refusal_rate": ev_sft.metrics.get("safety.over_refusal_rate"),
             "retrieval_recall@5": retrieval.get("recall@5", retrieval.get("recall@k")),
             "qa_items": len(qa_items),
             "demo_seed": seed,
@@ -259,6 +273,12 @@ table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:4px 10px}}</s
     return out
 
 
+def _by_lang(m: dict[str, Any], total: str, per: str) -> str:
+    if m.get(total) is None:
+        return "—"
+    return f"{_fmt(m.get(total), True)}  (zh {_fmt(m.get(per + '.zh'), True)}, en {_fmt(m.get(per + '.en'), True)})"
+
+
 def _machine(card: dict[str, Any]) -> str:
     if not card:
         return "—"
@@ -288,8 +308,12 @@ def table_rows(res: QuickstartResult) -> list[tuple[str, str]]:
             if m.get("qa_sft_kb_quoted") is not None else "")),
         ("retrieval recall@5", _fmt(m.get("retrieval_recall@5"), True)),
         ("multiple choice, SFT", _fmt(m.get("choice_sft"), True)),
-        ("refusal rate on adversarial prompts", _fmt(m.get("refusal_rate_adversarial"), True)),
-        ("over-refusal on benign prompts", _fmt(m.get("over_refusal_rate"), True)),
+        (f"refusal on held-out harmful prompts ({m.get('n_adversarial')}), model alone",
+         _by_lang(m, "refusal_rate", "refusal")),
+        (f"over-refusal on held-out benign prompts ({m.get('n_benign')}), model alone",
+         _by_lang(m, "over_refusal_rate", "over_refusal")),
+        ("refusal, system (guard + model)", _by_lang(m, "system_refusal_rate", "system_refusal")),
+        ("over-refusal, system (guard + model)", _by_lang(m, "system_over_refusal_rate", "system_over_refusal")),
         ("total time", f"{res.seconds:.0f} s"),
         ("machine", _machine(res.machine)),
         ("serve it", res.serve_command),
