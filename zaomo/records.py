@@ -8,6 +8,7 @@ new zaomo keeps the records an older one wrote.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,14 @@ class Feedback(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+def _json_text(obj: Any) -> str:
+    """JSON columns hold Chinese as characters, not \\u escapes: searching the audit log for "审计" compares the
+    stored text, and escaped text never matches it."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
 def make_engine(url: str) -> Engine:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"json_serializer": _json_text}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)

@@ -75,8 +75,11 @@ def test_stage_views(tmp_path, serve_app):
     run_quickstart(tmp_path / "ws", progress=False, log=lambda *_: None, overrides=fast, drills=20)
     ws = Workspace.open(tmp_path / "ws")
     with serve_app(create_app(ws)) as srv, playwright.sync_playwright() as p:
-        httpx.post(srv.url + "/v1/chat/completions", timeout=60,
-                   json={"messages": [{"role": "user", "content": "审计测试"}], "max_tokens": 3})
+        r = httpx.post(srv.url + "/v1/chat/completions", timeout=60,
+                       json={"messages": [{"role": "user", "content": "审计测试"}], "max_tokens": 3})
+        assert r.status_code == 200, r.text
+        found = httpx.get(srv.url + "/api/audit", params={"q": "审计测试"}, timeout=30).json()["data"]
+        assert [a["request"] for a in found] == ["审计测试"], (found, httpx.get(srv.url + "/api/audit", timeout=30).json())
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(locale="zh-CN")
         page.goto(srv.url + "/")
