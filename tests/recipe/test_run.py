@@ -54,7 +54,8 @@ def test_run_is_incremental_and_reports_on_your_documents(recipe_ws):
                                              "quoted evidence)"]
     assert rows["retrieval recall@5 (the answer's sentence among the top 5 chunks)"].split("%")[0] != "—"
     assert "adapter" in rows["sft (sft, lora): model"] and rows["sft: validation loss"][0].isdigit()
-    assert rows["records read"].startswith("14 ") and rows["refusal rate on adversarial prompts"].endswith("%")
+    refusal = rows["refusal on held-out harmful prompts: model alone / system (guard + model)"]
+    assert rows["records read"].startswith("14 ") and all(x.strip().endswith("%") for x in refusal.split("/"))
     assert rows["serve it"] == f"zaomo serve -w {ws.resolve()} --model lib-sft --kb default"
     html = (ws / "run_report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "closed-book" in html

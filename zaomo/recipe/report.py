@@ -98,8 +98,10 @@ def table_rows(outcomes: list[Any], seconds: float, serve: str | None) -> list[t
                          _pct(ret.get("recall@5")) + (f" (MRR {ret['mrr']:.2f})" if "mrr" in ret else "")))
             if r.get("perplexity") is not None:
                 rows.append(("validation perplexity (final model)", fmt(r.get("perplexity"))))
-            rows.append(("refusal rate on adversarial prompts", _pct(r.get("refusal_rate"))))
-            rows.append(("over-refusal on benign prompts", _pct(r.get("over_refusal_rate"))))
+            rows.append(("refusal on held-out harmful prompts: model alone / system (guard + model)",
+                         f"{_pct(r.get('refusal_rate'))} / {_pct(r.get('system_refusal_rate'))}"))
+            rows.append(("over-refusal on held-out benign prompts: model alone / system (guard + model)",
+                         f"{_pct(r.get('over_refusal_rate'))} / {_pct(r.get('system_over_refusal_rate'))}"))
             for task, why in (r.get("skipped") or {}).items():
                 rows.append((f"  not measured: {task}", why))
     for o in outcomes:

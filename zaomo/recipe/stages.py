@@ -316,6 +316,8 @@ def _eval(ws: Workspace, step: Step, progress: bool, log: Log) -> dict[str, Any]
     m = closed.metrics if closed else {}
     out.update({"closed": m.get("qa.accuracy"), "perplexity": m.get("perplexity.ppl"),
                 "refusal_rate": m.get("safety.refusal_rate"), "over_refusal_rate": m.get("safety.over_refusal_rate"),
+                "system_refusal_rate": m.get("safety_system.refusal_rate"),
+                "system_over_refusal_rate": m.get("safety_system.over_refusal_rate"),
                 "choice": m.get("choice.accuracy"), "report_closed": str(closed.html_path) if closed else None,
                 "contaminated": m.get("qa.n_contaminated")})
     if closed and "qa" in closed.items:
