@@ -10,8 +10,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from zaomo.train.objectives import (group_advantages, grpo_loss, kto_loss, orpo_loss, reward_model_loss,
-                                    simpo_loss)
+from zaomo.train.objectives import (
+    group_advantages,
+    grpo_loss,
+    kto_loss,
+    orpo_loss,
+    reward_model_loss,
+    simpo_loss,
+)
 
 PC = torch.tensor([-0.8, -1.6, -0.3, -2.2])  # mean token log-probs of chosen answers
 PR = torch.tensor([-1.1, -0.9, -1.9, -2.0])  # ... and of rejected ones

@@ -72,6 +72,30 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]{task} skipped:[/yellow] {why}")
         console.print(f"report: {rep.html_path}")
 
+    @ev.command("reward")
+    @friendly_errors
+    def reward(
+        model: Annotated[str, typer.Option(help="reward model dir or registered name (train.stage=reward)")],
+        pairs: Annotated[Path | None, typer.Option(help="held-out preference pairs (JSONL)")] = None,
+        prompt: Annotated[str | None, typer.Option(help="rank --answer texts for this prompt instead")] = None,
+        answer: Annotated[list[str] | None, typer.Option(help="an answer to rank (repeat)")] = None,
+        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
+    ) -> None:
+        """A reward model's pairwise accuracy on preference pairs, or its ranking of answers to a prompt."""
+        from ..eval.reward import RewardScorer, pairwise_accuracy
+
+        ws = open_workspace(workspace, config, set_)
+        scorer = RewardScorer.load(ws.resolve_model(model))
+        if prompt:
+            t = Table("rank", "score", "answer", title=prompt)
+            for i, (a, sc) in enumerate(scorer.rank(prompt, answer or []), 1):
+                t.add_row(str(i), f"{sc:.3f}", a)
+            console.print(t)
+            return
+        res = pairwise_accuracy(scorer, pairs or ws.root / "data" / "prefs" / "val.jsonl")
+        console.print(f"pairwise accuracy {res['pairwise_accuracy']:.1%} on {int(res['pairs'])} pairs "
+                      f"(mean margin {res['mean_margin']:.3f})")
+
     @ev.command("compare")
     @friendly_errors
     def compare_cmd(old: Path, new: Path, workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,

@@ -184,6 +184,8 @@ def _emit(model: BaseModel, indent: int, out: list[str]) -> None:
             continue
         if isinstance(value, tuple):
             value = list(value)
+        if isinstance(value, list):  # a list of sections (train.grpo.rewards): their fields set, as a flow list
+            value = [v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v for v in value]
         comment = f"  # {field.description}" if field.description else ""
         out.append(f"{pad}{name}: {_yaml_scalar(value)}{comment}")
 

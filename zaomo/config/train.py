@@ -25,11 +25,50 @@ class PrefixConfig(Section):
 class DPOConfig(Section):
     beta: float = Field(0.1, gt=0, description="DPO temperature β")
     reference: Literal["model", "precomputed"] = Field(
-        "precomputed", description="frozen reference model in memory, or its log-probs computed once up front")
+        "precomputed", description="frozen reference model in memory, or its log-probs computed once up front "
+        "(also KTO's reference)")
+
+
+class ORPOConfig(Section):
+    lam: float = Field(0.1, gt=0, description="ORPO λ: weight of the odds-ratio term beside the chosen answer's NLL")
+
+
+class SimPOConfig(Section):
+    beta: float = Field(2.0, gt=0, description="SimPO β: scale of the length-normalised reward")
+    gamma: float = Field(1.0, ge=0, description="SimPO γ: target reward margin between chosen and rejected")
+
+
+class KTOConfig(Section):
+    beta: float = Field(0.1, gt=0, description="KTO β")
+    desirable_weight: float = Field(1.0, gt=0, description="weight of thumbs-up examples (raise when they are "
+                                    "fewer than thumbs-down ones)")
+    undesirable_weight: float = Field(1.0, gt=0, description="weight of thumbs-down examples")
+
+
+class RewardSpec(Section):
+    kind: Literal["exact", "contains", "format", "python"] = Field(
+        "exact", description="exact: the answer equals a gold answer (normalised units); contains: a gold answer "
+        "occurs as whole units; format: the completion matches `pattern`; python: `function` returns the reward")
+    weight: float = Field(1.0, description="this reward's weight in the sum")
+    pattern: str | None = Field(None, description="format: a regular expression the completion must match")
+    function: str | None = Field(None, description="python: 'path/to/file.py:name' or 'package.module:name', "
+                                 "called as name(completion, record) -> float")
+
+
+class GRPOConfig(Section):
+    num_generations: int = Field(8, ge=2, description="completions sampled per prompt (the group)")
+    max_new_tokens: int = Field(32, ge=1, description="longest completion")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the rollouts")
+    beta: float = Field(0.04, ge=0, description="weight of the KL penalty to the starting policy; 0 = none")
+    clip: float = Field(0.2, gt=0, lt=1, description="PPO-style ratio clip")
+    rewards: list[RewardSpec] = Field(default_factory=lambda: [RewardSpec()],
+                                      description="rule-based rewards, summed with their weights")
 
 
 class TrainConfig(Section):
-    stage: Literal["pretrain", "sft", "dpo"] = Field("pretrain", description="objective: causal LM, masked SFT, DPO")
+    stage: Literal["pretrain", "sft", "dpo", "orpo", "simpo", "kto", "reward", "grpo"] = Field(
+        "pretrain", description="objective: causal LM, masked SFT, preference pairs (DPO, ORPO, SimPO), unpaired "
+        "thumbs up/down (KTO), a reward model on pairs, GRPO with rule-based rewards")
     method: Literal["full", "lora", "qlora", "prefix"] = Field("full", description="which parameters train")
     init_from: str | None = Field(None, description="model dir or registered model name to start from")
     train_file: str | None = Field(None, description="training data (defaults to data.output_dir/train.jsonl)")
@@ -65,3 +104,7 @@ class TrainConfig(Section):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     prefix: PrefixConfig = Field(default_factory=PrefixConfig)
     dpo: DPOConfig = Field(default_factory=DPOConfig)
+    orpo: ORPOConfig = Field(default_factory=ORPOConfig)
+    simpo: SimPOConfig = Field(default_factory=SimPOConfig)
+    kto: KTOConfig = Field(default_factory=KTOConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)

@@ -20,7 +20,8 @@ from ..model.chat import IGNORE, encode_chat
 from ..utils.hashing import file_hash
 from ..utils.io import InputError, iter_jsonl
 
-__all__ = ["IGNORE", "PackedDataset", "collate", "encode_chat", "load_dpo", "load_sft", "pretokenize"]
+__all__ = ["IGNORE", "PackedDataset", "collate", "encode_chat", "load_dpo", "load_kto", "load_prompts", "load_sft",
+           "pretokenize"]
 
 
 def pretokenize(files: list[Path], tokenizer, cache_dir: Path, batch: int = 1024) -> np.memmap:
@@ -177,4 +178,59 @@ def collate(examples: list[dict], pad_id: int, multiple: int = 1) -> dict:
             batch["position_ids"] = pos
         else:
             batch[k.replace("input_ids", "attention_mask")] = mask
+    for k, v in examples[0].items():  # per-example scalars (KTO's desirable/undesirable label)
+        if isinstance(v, (int, float, bool)) and not isinstance(v, np.ndarray):
+            batch[k] = torch.tensor([e[k] for e in examples])
     return batch
+
+
+def _prompt_messages(prompt) -> list[dict]:
+    return prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+
+
+def load_kto(path: Path, tokenizer, seq_len: int) -> list[dict]:
+    """Unpaired feedback for KTO: `{"prompt", "completion", "label": true|false}` (TRL's format) — a thumbs up or
+    down on one answer. Preference pairs are accepted too (chosen → desirable, rejected → undesirable). Each
+    example also carries its prompt with the NEXT example's answer: the mismatched pair KTO's KL estimate is
+    taken on, fixed here so the reference's log-probs can be computed once."""
+    rows: list[tuple[list[dict], str, bool]] = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        if "completion" in rec and "label" in rec:
+            if not isinstance(rec["label"], bool):
+                raise InputError(path, n, f"label must be true or false; got {rec['label']!r}")
+            rows.append((_prompt_messages(rec.get("prompt", "")), str(rec["completion"]), rec["label"]))
+        elif all(k in rec for k in ("prompt", "chosen", "rejected")):
+            rows += [(_prompt_messages(rec["prompt"]), rec["chosen"], True),
+                     (_prompt_messages(rec["prompt"]), rec["rejected"], False)]
+        else:
+            raise InputError(path, n, f"KTO record needs prompt, completion, label (or prompt, chosen, rejected); "
+                                      f"has {sorted(rec)}")
+    if not rows:
+        raise InputError(path, None, "no KTO examples", "one {\"prompt\", \"completion\", \"label\"} per line")
+    out = []
+    for i, (prompt, answer, good) in enumerate(rows):
+        ex = encode_chat(tokenizer, prompt + [{"role": "assistant", "content": answer}], seq_len, last_only=True)
+        other = rows[(i + 1) % len(rows)][1]
+        kl = encode_chat(tokenizer, prompt + [{"role": "assistant", "content": other}], seq_len, last_only=True)
+        out.append({"completion_input_ids": ex["input_ids"], "completion_labels": ex["labels"],
+                    "kl_input_ids": kl["input_ids"], "kl_labels": kl["labels"], "label": int(good)})
+    return out
+
+
+def load_prompts(path: Path, tokenizer, seq_len: int) -> list[dict]:
+    """Prompts with checkable answers for GRPO: `{"prompt": str | messages, "answer": str | [str, ...], ...}`;
+    the whole record goes to the reward functions (a user's function may read any field)."""
+    from ..model.chat import prompt_ids
+
+    out = []
+    for n, rec in enumerate(iter_jsonl(path), 1):
+        if "prompt" not in rec:
+            raise InputError(path, n, f"GRPO record needs a prompt; has {sorted(rec)}",
+                             "{\"prompt\": \"...\", \"answer\": \"...\"} per line")
+        ids = prompt_ids(tokenizer, _prompt_messages(rec["prompt"]))
+        if len(ids) >= seq_len:
+            raise InputError(path, n, f"prompt is {len(ids)} tokens, model.seq_len={seq_len} leaves no room to answer")
+        out.append({"prompt_ids": np.asarray(ids, dtype=np.int64), "record": rec})
+    if not out:
+        raise InputError(path, None, "no prompts", "one {\"prompt\", \"answer\"} per line")
+    return out

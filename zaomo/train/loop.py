@@ -1,7 +1,8 @@
-"""The one training loop, for every stage (pretrain, SFT, DPO) and method (full, LoRA, QLoRA, prefix).
+"""The one training loop, for every stage (pretrain, SFT, DPO, ORPO, SimPO, KTO, reward model, GRPO) and method
+(full, LoRA, QLoRA, prefix).
 
 Written out where you can read it (like nanoGPT/litgpt), on accelerate for devices, mixed precision and
-DDP/FSDP/DeepSpeed under `accelerate launch`. The stage only picks the data and the loss. The data order
+DDP/FSDP/DeepSpeed under `accelerate launch`. The stage (stages.py) only picks the data and the loss. The data order
 is a function of (seed, epoch), so the position after N steps is known and resume is exact.
 """
 
@@ -31,8 +32,8 @@ from . import data as tdata
 from .checkpoint import is_sharded, latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .metrics_log import MetricsLog
 from .model_init import export_dtype, init_model, merge_adapter, wrap_method
-from .objectives import causal_lm_loss, dpo_loss, labelled_tokens, sequence_logps
 from .schedule import lr_factor
+from .stages import Stage, example_tokens, make_stage
 
 
 @dataclass
@@ -53,8 +54,10 @@ def _precision(ws: Workspace, device: str) -> str:
 
 def _files(ws: Workspace) -> tuple[Path, Path | None]:
     t = ws.cfg.train
+    prefs = ws.root / "data" / "prefs" / "train.jsonl"
     default = {"pretrain": ws.clean_dir / "train.jsonl", "sft": ws.root / "data" / "sft" / "train.jsonl",
-               "dpo": ws.root / "data" / "prefs" / "train.jsonl"}[t.stage]
+               "dpo": prefs, "orpo": prefs, "simpo": prefs, "kto": prefs, "reward": prefs,
+               "grpo": ws.root / "data" / "grpo" / "train.jsonl"}[t.stage]
     train = ws.path(t.train_file) if t.train_file else default
     if not train.exists():
         raise FileNotFoundError(f"training data {train} not found (train.train_file)")
@@ -67,7 +70,7 @@ def _files(ws: Workspace) -> tuple[Path, Path | None]:
     return train, (val if val and val.exists() else None)
 
 
-def _datasets(ws: Workspace, tok, train_f: Path, val_f: Path | None) -> tuple[Any, Any]:
+def _datasets(ws: Workspace, stage: Stage, tok, train_f: Path, val_f: Path | None) -> tuple[Any, Any]:
     t, L = ws.cfg.train, ws.cfg.model.seq_len
     if t.stage == "pretrain":
         cache = ws.root / "data" / "tokens"
@@ -77,10 +80,9 @@ def _datasets(ws: Workspace, tok, train_f: Path, val_f: Path | None) -> tuple[An
             toks = tdata.pretokenize([val_f], tok, cache)
             val = tdata.PackedDataset(toks, min(L, max(16, len(toks) - 1))) if len(toks) > 16 else None
         return train, val
-    loader = tdata.load_sft if t.stage == "sft" else tdata.load_dpo
-    train = loader(train_f, tok, L)
+    train = stage.load(train_f, L)
     if val_f:
-        val = loader(val_f, tok, L)
+        val = stage.load(val_f, L)
     else:  # no validation file: hold out every 20th example (deterministic, spread over the file)
         held = set(range(0, len(train), 20))
         train, val = [e for i, e in enumerate(train) if i not in held], [train[i] for i in sorted(held)]
@@ -104,27 +106,30 @@ def _params_groups(model, wd: float) -> list[dict]:
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _to(b: dict, device, non_blocking: bool = False) -> dict:
+    return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in b.items()}
+
+
 @torch.no_grad()
-def _evaluate(model, val, tok, stage: str, batch_size: int, device, ref=None, beta: float = 0.1,
-              max_batches: int = 20) -> float:
+def _evaluate(model, val, stage: Stage, batch_size: int, device, max_batches: int = 20) -> tuple[float, dict]:
+    """Validation loss per unit (token, pair, answer, prompt) and the stage's own numbers (e.g. the reward
+    model's pairwise accuracy, GRPO's greedy reward), averaged with the same weights."""
     if val is None or len(val) == 0:
-        return float("nan")
+        return float("nan"), {}
     model.eval()
-    losses, weights = [], []
+    total, weight, infos = 0.0, 0, {}
     items = [val[i] for i in range(len(val))][: batch_size * max_batches]
     for s in range(0, len(items), batch_size):
-        b = {k: v.to(device) for k, v in tdata.collate(items[s:s + batch_size], tok.pad_token_id).items()}
-        if stage == "dpo":
-            pc, pr = sequence_logps(model, b, "chosen"), sequence_logps(model, b, "rejected")
-            rc, rr = ref(b, s)
-            loss, _ = dpo_loss(pc, pr, rc, rr, beta)
-            n = len(items[s:s + batch_size])
-        else:
-            loss, n = causal_lm_loss(model, b)
-        losses.append(float(loss) * n)
-        weights.append(n)
+        exs = items[s:s + batch_size]
+        b = _to(stage.collate(exs), device)
+        n = stage.units(exs, b, val=True)
+        loss, info = stage.loss(model, b, list(range(s, s + len(exs))), val=True)
+        total += float(loss)
+        weight += n
+        for k, v in info.items():
+            infos[k] = infos.get(k, 0.0) + v * n
     model.train()
-    return sum(losses) / max(1, sum(weights))
+    return total / max(1, weight), {k: v / max(1, weight) for k, v in infos.items()}
 
 
 def _plot(metrics_path: Path, out: Path, title: str) -> None:
@@ -221,8 +226,9 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         if t.grad_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model = wrap_method(ws, model, new_tokens)
+        stage = make_stage(t, tok, ws.root)
         train_f, val_f = _files(ws)
-        train_ds, val_ds = _datasets(ws, tok, train_f, val_f)
+        train_ds, val_ds = _datasets(ws, stage, tok, train_f, val_f)
         if t.compile:
             model = torch.compile(model)
         opt = torch.optim.AdamW(_params_groups(model, t.weight_decay), lr=t.lr, betas=tuple(t.betas),
@@ -236,9 +242,7 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
         world, rank = acc.num_processes, acc.process_index
         seed_everything(cfg.project.seed + rank)  # dropout etc. differ per rank; the data order is global
 
-        ref_fn = None
-        if t.stage == "dpo":
-            ref_fn = _make_reference(raw, train_ds, val_ds, tok, device, t)
+        stage.setup(raw, train_ds, val_ds, device)
 
         ckpt_root = run_dir / "checkpoints"
         metrics_path = run_dir / "metrics.jsonl"
@@ -267,11 +271,10 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
 
         mlog = MetricsLog(metrics_path, run_dir / "tensorboard" if t.tensorboard else None, enabled=rank == 0)
         stack.callback(mlog.close)
-        val_ref = ref_fn and (lambda b, s: ref_fn(b, s, None, val=True))
         if last is None:  # the starting point, so every curve shows where it came from
-            v0 = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, val_ref, t.dpo.beta)
+            v0, info0 = _evaluate(model, val_ds, stage, t.batch_size, device)
             if not math.isnan(v0):
-                mlog.write({"step": 0, "val_loss": v0})
+                mlog.write({"step": 0, "val_loss": v0, **{f"val_{k}": v for k, v in info0.items()}})
         model.train()
         n = len(train_ds)
         per_rank = t.batch_size
@@ -299,14 +302,14 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                     idx = _global_indices(g, per_rank * world, n, cfg.project.seed)[rank * per_rank:
                                                                                    (rank + 1) * per_rank]
                     exs = [train_ds[i] for i in idx]
-                    b = tdata.collate(exs, tok.pad_token_id, multiple)
+                    b = stage.collate(exs, multiple)
                     if pin:
-                        b = {k: v.pin_memory() for k, v in b.items()}
-                    labelled = len(idx) if t.stage == "dpo" else labelled_tokens(b)
+                        b = {k: v.pin_memory() if torch.is_tensor(v) else v for k, v in b.items()}
+                    labelled = stage.units(exs, b)
                     units += labelled
-                    sparse.append(t.stage != "dpo" and not t.compile
+                    sparse.append(stage.per_token and not t.compile
                                   and labelled < 0.75 * b["labels"][:, 1:].numel())
-                    tokens += sum(len(e["input_ids"] if "input_ids" in e else e["chosen_input_ids"]) for e in exs)
+                    tokens += example_tokens(exs)
                     batches.append(b)
                     idxs.append(idx)
                 return batches, idxs, sparse, units, tokens
@@ -331,18 +334,15 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                 # accelerate divides by grad_accum (DeepSpeed by its own gas), DDP averages over ranks
                 scale = world * t.grad_accum / total_units
                 step_loss = torch.zeros((), device=device)
+                step_info: dict[str, list[float]] = {}
                 for b, idx, select in zip(batches, idxs, sparse):
-                    b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
+                    b = _to(b, device, non_blocking=True)
                     with acc.accumulate(model), acc.autocast():
-                        if t.stage == "dpo":
-                            pc, pr = sequence_logps(model, b, "chosen"), sequence_logps(model, b, "rejected")
-                            rc, rr = ref_fn(b, None, idx)
-                            loss_mean, _extra = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
-                            loss_sum = loss_mean * len(idx)
-                        else:
-                            loss_sum, _ntok = causal_lm_loss(model, b, reduction="sum", select=select)
+                        loss_sum, info = stage.loss(model, b, idx, select=select)
                         acc.backward(loss_sum * scale)
                     step_loss += loss_sum.detach().float()
+                    for k, v in info.items():
+                        step_info.setdefault(k, []).append(v)
                 done = step + 1
                 evaluating = done % t.eval_every == 0 or done == t.max_steps
                 # the host waits for the device only when a number is needed (log, eval, checkpoint)
@@ -368,11 +368,13 @@ def run_training(ws: Workspace, progress: bool = True, resume: str | None = None
                 bar.update(task, completed=done, loss=step_loss_f, tps=tps)
                 row: dict[str, Any] = {"step": done, "loss": step_loss_f, "lr": sched.get_last_lr()[0],
                                        "tokens_per_s": round(tps, 1), "tokens_seen": st["tokens_seen"],
-                                       "elapsed_s": round(elapsed, 4)}
+                                       "elapsed_s": round(elapsed, 4),
+                                       **{k: float(np.mean(v)) for k, v in step_info.items()}}
                 is_best = False
                 if evaluating:
-                    vl = _evaluate(model, val_ds, tok, t.stage, t.batch_size, device, val_ref, t.dpo.beta)
+                    vl, vinfo = _evaluate(model, val_ds, stage, t.batch_size, device)
                     row["val_loss"] = vl
+                    row.update({f"val_{k}": v for k, v in vinfo.items()})
                     if not math.isnan(vl) and vl < st["best"] - 1e-6:
                         st.update(best=vl, best_step=done, patience=0)
                         is_best = True
@@ -485,45 +487,6 @@ def _last_val(metrics_path: Path) -> float | None:
     return vals[-1] if vals else None
 
 
-def _make_reference(model, train_ds, val_ds, tok, device, t):
-    """Reference log-probs: precomputed once with the starting policy (adapters off for LoRA), or a frozen
-    copy evaluated as we go. Returns fn(batch, start, indices, val=False) -> (ref_chosen, ref_rejected)."""
-    def compute(ref_model, items):
-        out = []
-        ref_model.eval()
-        with torch.no_grad():
-            for s in range(0, len(items), 8):
-                b = {k: v.to(device) for k, v in tdata.collate(items[s:s + 8], tok.pad_token_id).items()}
-                out += list(zip(sequence_logps(ref_model, b, "chosen").tolist(),
-                                sequence_logps(ref_model, b, "rejected").tolist()))
-        ref_model.train()
-        return out
-
-    if t.dpo.reference == "model":
-        frozen = copy.deepcopy(model).eval()
-        for p in frozen.parameters():
-            p.requires_grad_(False)
-
-        def live(b, _s=None, _idx=None, val=False):
-            with torch.no_grad():
-                return sequence_logps(frozen, b, "chosen"), sequence_logps(frozen, b, "rejected")
-        return live
-
-    ctx = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
-    with ctx:
-        train_ref = compute(model, [train_ds[i] for i in range(len(train_ds))])
-        val_ref = compute(model, [val_ds[i] for i in range(len(val_ds))]) if val_ds else []
-
-    def pre(b, s=None, idx=None, val=False):
-        if val:
-            rows = val_ref[s:s + len(b["chosen_input_ids"])]
-        else:
-            rows = [train_ref[i] for i in idx]
-        r = torch.tensor(rows, device=device)
-        return r[:, 0], r[:, 1]
-    return pre
-
-
 def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None, train_f: Path,
                   register_as: str | None, state_dict: dict | None, kept: dict, device: str) -> TrainResult:
     """The run's model as a standard HF dir (a LoRA/QLoRA adapter also merged into a fresh 16/32-bit base; a
@@ -540,7 +503,7 @@ def _save_outputs(ws: Workspace, model, tok, run_id: str, base_path: str | None,
         if t.method == "prefix":
             out = adapter_dir
         elif base_path:
-            save_model(merge_adapter(adapter_dir, base_path, export_dtype(ws, device)), tok, out)
+            save_model(merge_adapter(adapter_dir, base_path, export_dtype(ws, device), t.stage == "reward"), tok, out)
         else:  # LoRA on a model built from scratch in this run: no base on disk to reload
             save_model(copy.deepcopy(model).merge_and_unload(), tok, out)
     else:

@@ -60,6 +60,11 @@ def init_model(ws: Workspace, device: str) -> tuple[Any, Any, str | None, bool]:
     if t.method == "qlora" and not src:
         raise ValueError("train.method=qlora quantises a pretrained base: set model.base or train.init_from "
                          "(from scratch, use train.method=full or lora)")
+    if t.stage == "reward" and (not src or t.method not in ("full", "lora")):
+        raise ValueError("train.stage=reward puts a scoring head on a trained model: set train.init_from (or "
+                         "model.base) and train.method=full or lora")
+    if t.stage == "reward":
+        return _reward_model(src, load_dtype(ws, device))
     if src:
         dtype = load_dtype(ws, device)
         if adapter_base(src) is not None:
@@ -98,11 +103,28 @@ def init_model(ws: Workspace, device: str) -> tuple[Any, Any, str | None, bool]:
                 raise ValueError(f"tokenizer.chat_template adds tokens {added} that a 4-bit base cannot learn; "
                                  "use a template made of tokens the base already has")
             model.resize_token_embeddings(len(tok))
-    if t.stage in ("sft", "dpo"):
+    if t.stage != "pretrain":
         ensure_template(tok, src or str(ws.tokenizer_dir))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return model, tok, src, bool(added)
+
+
+def _reward_model(src: str, dtype: torch.dtype) -> tuple[Any, Any, str, bool]:
+    """The base with a one-output classification head (transformers' *ForSequenceClassification, as TRL and
+    vLLM's reward serving load it); it scores the last token that is not padding."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if adapter_base(src) is not None:
+        raise ValueError(f"train.init_from {src} is an adapter: merge it first (`zaomo export`) or start from the "
+                         "merged model")
+    tok = AutoTokenizer.from_pretrained(src)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1, dtype=dtype)
+    model.config.pad_token_id = tok.pad_token_id
+    ensure_template(tok, src)
+    return model, tok, src, False
 
 
 def wrap_method(ws: Workspace, model, new_tokens: bool = False):
@@ -127,19 +149,27 @@ def wrap_method(ws: Workspace, model, new_tokens: bool = False):
         if not targets:
             raise ValueError(f"train.lora.target_modules: none of {t.lora.target_modules} exist in this model")
         extra = [n for n in ("embed_tokens", "lm_head") if n in present] if new_tokens else None
+        reward = t.stage == "reward"  # the new head is trained whole beside the adapters
         pc = LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, target_modules=targets,
-                        task_type=TaskType.CAUSAL_LM, modules_to_save=extra)
+                        task_type=TaskType.SEQ_CLS if reward else TaskType.CAUSAL_LM,
+                        modules_to_save=["score"] if reward else extra)
     else:
         pc = PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=t.prefix.num_virtual_tokens)
     return get_peft_model(model, pc)
 
 
-def merge_adapter(adapter_dir: Path, base: str, dtype: torch.dtype):
+def merge_adapter(adapter_dir: Path, base: str, dtype: torch.dtype, reward: bool = False):
     """A standalone model: the adapter merged into a fresh load of its base in `dtype` (not quantised)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    if reward:
+        from transformers import AutoTokenizer
+
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, dtype=dtype)
+        model.config.pad_token_id = AutoTokenizer.from_pretrained(adapter_dir).pad_token_id
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
 
 

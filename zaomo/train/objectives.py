@@ -150,7 +150,9 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, ref_logps: torch.Ten
     return per_seq.sum(), info
 
 
-def completion_token_logps(model, ids: torch.Tensor, mask: torch.Tensor, start: int) -> torch.Tensor:
+def completion_token_logps(model, ids: torch.Tensor, mask: torch.Tensor, start: int,
+                           position_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Log-probability of every token from position `start` on (the completion), given what comes before."""
-    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, start - 1:-1, :].float()
+    extra = {"position_ids": position_ids} if position_ids is not None else {}
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits[:, start - 1:-1, :].float()
     return torch.gather(torch.log_softmax(logits, -1), 2, ids[:, start:].unsqueeze(-1)).squeeze(-1)
