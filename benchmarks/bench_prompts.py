@@ -93,7 +93,7 @@ def end_to_end(root: Path, model_dir: Path, requests: int) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
         for _ in range(20):
             c.post("/v1/chat/completions", json=body)  # warm up
-        for i in range(requests):
+        for _ in range(requests):
             for label, (setting, served) in modes.items():
                 gw.prompts.setting = setting
                 if served != any(p.name == "served" for p in gw.prompts.promoted()):

@@ -161,3 +161,22 @@ def test_upgrade_to_prompt_versions_keeps_audit_and_feedback_rows(db_url):
     assert (pv.version, reg.register_prompt("support", text="v2").version) == (1, 2)
     with reg.session() as s:
         assert s.scalar(select(func.count()).select_from(PromptVersion)) == 2
+
+
+def test_prompt_versions_and_the_promoted_stamp(db_url):
+    """The fingerprint a server checks per request changes on every promote, and only then."""
+    reg = Registry(db_url)
+    a1, a2 = reg.register_prompt("a", text="一"), reg.register_prompt("a", text="二", parent_id=None)
+    b1 = reg.register_prompt("b", text="x", model="tiny", template="{input}")
+    empty = reg.promoted_prompts_stamp()
+    reg.set_prompt_status(a1.id, "promoted")
+    s1 = reg.promoted_prompts_stamp()
+    assert s1 != empty and reg.promoted_prompts_stamp() == s1
+    reg.set_prompt_status(a2.id, "promoted")
+    s2 = reg.promoted_prompts_stamp()
+    assert s2 != s1 and [p.status for p in reg.prompts("a")] == ["retired", "promoted"]
+    reg.set_prompt_status(a1.id, "promoted")  # back to a1: same set of ids as s1, a newer promotion time
+    assert reg.promoted_prompts_stamp() not in (s1, s2)
+    reg.set_prompt_eval(b1.id, {"metrics": {"qa.accuracy": 0.5}})
+    assert reg.get_prompt("b").eval["metrics"]["qa.accuracy"] == 0.5 and reg.get_prompt("b").status == "candidate"
+    assert [(p.name, p.version) for p in reg.prompts(status="promoted")] == [("a", 1)]

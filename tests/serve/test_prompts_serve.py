@@ -58,6 +58,9 @@ def test_promote_and_rollback_change_the_answer_without_restart(tmp_path, tool_m
         cli(root, "prompts", "rollback", "support")
         said, rid3, seen = ask()
         assert said == "甲" and ALPHA in seen
+        chunks = list(client.chat.completions.create(model="tiny", messages=ASK, max_tokens=8, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "甲"  # streaming too
+        rid_stream = chunks[0].id
         # a client's own system message replaces the served prompt (serve.prompt_client_system=replace)
         said, rid4, seen = ask([{"role": "system", "content": "CLIENT-SYSTEM"}, *ASK])
         assert said == "无" and "CLIENT-SYSTEM" in seen and "PROMPT-" not in seen
@@ -65,8 +68,9 @@ def test_promote_and_rollback_change_the_answer_without_restart(tmp_path, tool_m
         assert fb.status_code == 200
         assert httpx.get(srv.url + "/health").json()["status"] == "ok"  # the same server all along
 
-    assert [(audit_row(ws, r).prompt_name, audit_row(ws, r).prompt_version) for r in (rid1, rid2, rid3, rid4)] == \
-        [("support", 1), ("support", 2), ("support", 1), (None, None)]
+    assert [(audit_row(ws, r).prompt_name, audit_row(ws, r).prompt_version)
+            for r in (rid1, rid2, rid3, rid_stream, rid4)] == \
+        [("support", 1), ("support", 2), ("support", 1), ("support", 1), (None, None)]
     assert audit_row(ws, rid1).request["messages"] == ASK  # the audit keeps what the client sent
     with ws.registry.session() as s:
         [row] = s.query(Feedback).all()
