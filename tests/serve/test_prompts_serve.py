@@ -67,6 +67,11 @@ def test_promote_and_rollback_change_the_answer_without_restart(tmp_path, tool_m
         fb = httpx.post(srv.url + "/v1/feedback", json={"request_id": rid2, "rating": -1, "correction": "好的"})
         assert fb.status_code == 200
         assert httpx.get(srv.url + "/health").json()["status"] == "ok"  # the same server all along
+        listed = httpx.get(srv.url + "/api/prompts").json()
+        assert listed["served"] == {"tiny": "support:1"}
+        assert {(p["name"], p["version"], p["status"]) for p in listed["data"]} >= {("support", 2, "rolled-back")}
+        audited = {a["id"]: a["prompt"] for a in httpx.get(srv.url + "/api/audit").json()["data"]}
+        assert (audited[rid2], audited[rid4]) == ("support:2", None)
 
     assert [(audit_row(ws, r).prompt_name, audit_row(ws, r).prompt_version)
             for r in (rid1, rid2, rid3, rid_stream, rid4)] == \

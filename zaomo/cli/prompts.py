@@ -63,8 +63,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             console.print_json(json.dumps(d, ensure_ascii=False))
             return
-        console.print(f"[bold]{d['name']}:{d['version']}[/bold] {d['status']} model={d['model'] or '(any)'} "
-                      f"created={d['created_at']}" + (f" note={d['note']}" if d["note"] else ""))
+        console.print(f"{d['name']}:{d['version']} {d['status']} model={d['model'] or '(any)'} "
+                      f"created={d['created_at']}" + (f" note={d['note']}" if d["note"] else ""), markup=False)
         console.print(d["text"] or "(no system text)", markup=False)
         if d["template"]:
             console.print(f"template: {d['template']}", markup=False)
