@@ -66,7 +66,8 @@ def test_promote_and_rollback_change_the_answer_without_restart(tmp_path, tool_m
         assert said == "无" and "CLIENT-SYSTEM" in seen and "PROMPT-" not in seen
         fb = httpx.post(srv.url + "/v1/feedback", json={"request_id": rid2, "rating": -1, "correction": "好的"})
         assert fb.status_code == 200
-        assert httpx.get(srv.url + "/health").json()["status"] == "ok"  # the same server all along
+        health = httpx.get(srv.url + "/health").json()
+        assert (health["status"], health["prompt"]) == ("ok", "support:1")  # the same server all along
         listed = httpx.get(srv.url + "/api/prompts").json()
         assert listed["served"] == {"tiny": "support:1"}
         assert {(p["name"], p["version"], p["status"]) for p in listed["data"]} >= {("support", 2, "rolled-back")}
