@@ -166,7 +166,7 @@ def _wipe(url: str) -> None:
 
     engine = create_engine(url)
     with engine.begin() as conn:
-        for t in ("alembic_version", "runs", "api_keys", "audit", "feedback", "models"):
+        for t in ("alembic_version", "runs", "api_keys", "audit", "feedback", "models", "prompts"):
             conn.execute(text(f"DROP TABLE IF EXISTS {t}"))
     engine.dispose()
 

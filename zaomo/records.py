@@ -1,4 +1,4 @@
-"""The workspace database (SQLAlchemy 2.x): runs, model versions, API keys, audit log, feedback.
+"""The workspace database (SQLAlchemy 2.x): runs, model and prompt versions, API keys, audit log, feedback.
 
 SQLite by default; the same tables on PostgreSQL when `project.database` is a postgres URL. The schema is
 owned by the Alembic revisions in zaomo/migrations: opening a Registry upgrades the database to head, so a
@@ -76,6 +76,26 @@ class ModelVersion(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PromptVersion(Base):
+    """A versioned system prompt (and optional user-turn template), served and rolled back like a model
+    version: a prompt change is a release, so it gets lineage, an evaluation and an audit trail."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (Index("uq_prompts_name_version", "name", "version", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # the system prompt
+    template: Mapped[str | None] = mapped_column(Text, nullable=True)  # user turn with an {input} placeholder
+    model: Mapped[str | None] = mapped_column(String(128), nullable=True)  # served model name; None = any
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | promoted | retired | rolled-back
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    eval: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    promoted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # last time it went live
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -103,6 +123,8 @@ class AuditRecord(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prompt_name: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the served prompt, if one was used
+    prompt_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
@@ -116,6 +138,8 @@ class Feedback(Base):
     messages: Mapped[list[Any]] = mapped_column(default=list)  # the conversation rated
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prompt_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prompt_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="new")  # new | exported | rejected
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -211,21 +235,26 @@ class Registry:
             return s.get(Run, run_id)
 
     # models
-    def register_model(self, name: str, path: str, **fields: Any) -> ModelVersion:
-        """The next version of NAME; (name, version) is unique, so a writer that loses a race retries."""
+    def _next_version(self, cls: type, name: str, **fields: Any) -> Any:
+        """A new row of `cls` as the next version of NAME; (name, version) is unique, so a writer that loses a
+        race retries."""
         for attempt in range(50):
             try:
                 with self.session.begin() as s:
-                    last = s.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name))
-                    mv = ModelVersion(name=name, version=(last or 0) + 1, path=path, **fields)
-                    s.add(mv)
+                    last = s.scalar(select(func.max(cls.version)).where(cls.name == name))
+                    row = cls(name=name, version=(last or 0) + 1, **fields)
+                    s.add(row)
                     s.flush()
-                return mv
+                return row
             except (IntegrityError, OperationalError) as e:
                 if isinstance(e, OperationalError) and "locked" not in str(e) and "busy" not in str(e).lower():
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise RuntimeError(f"could not register a version of {name!r}: too much contention")
+
+    def register_model(self, name: str, path: str, **fields: Any) -> ModelVersion:
+        """The next version of NAME."""
+        return self._next_version(ModelVersion, name, path=path, **fields)
 
     def models(self, name: str | None = None) -> list[ModelVersion]:
         with self.session() as s:
@@ -256,3 +285,59 @@ class Registry:
             mv.status = status
             if eval is not None:
                 mv.eval = eval
+
+    # prompts
+    def register_prompt(self, name: str, **fields: Any) -> PromptVersion:
+        """The next version of prompt NAME (status candidate until promoted)."""
+        return self._next_version(PromptVersion, name, **fields)
+
+    def prompts(self, name: str | None = None, status: str | None = None) -> list[PromptVersion]:
+        with self.session() as s:
+            q = select(PromptVersion).order_by(PromptVersion.name, PromptVersion.version)
+            if name:
+                q = q.where(PromptVersion.name == name)
+            if status:
+                q = q.where(PromptVersion.status == status)
+            return list(s.scalars(q))
+
+    def get_prompt(self, name: str, version: int | None = None) -> PromptVersion | None:
+        """A named version; without a version, the promoted one, else the newest."""
+        with self.session() as s:
+            q = select(PromptVersion).where(PromptVersion.name == name)
+            if version is not None:
+                return s.scalars(q.where(PromptVersion.version == version)).first()
+            promoted = s.scalars(q.where(PromptVersion.status == "promoted")).first()
+            return promoted or s.scalars(q.order_by(PromptVersion.version.desc())).first()
+
+    def set_prompt_status(self, prompt_id: int, status: str, eval: dict | None = None) -> None:
+        """Promoting retires the name's other promoted version and stamps `promoted_at` (which also tells a
+        running server, through `promoted_prompts_stamp`, that what it serves changed)."""
+        with self.session.begin() as s:
+            pv = s.get(PromptVersion, prompt_id)
+            if pv is None:
+                raise KeyError(f"no prompt version with id {prompt_id}")
+            if status == "promoted":
+                for other in s.scalars(select(PromptVersion).where(PromptVersion.name == pv.name,
+                                                                   PromptVersion.status == "promoted",
+                                                                   PromptVersion.id != pv.id)):
+                    other.status = "retired"
+                pv.promoted_at = utcnow()
+            pv.status = status
+            if eval is not None:
+                pv.eval = eval
+
+    def set_prompt_eval(self, prompt_id: int, eval: dict) -> None:
+        with self.session.begin() as s:
+            pv = s.get(PromptVersion, prompt_id)
+            if pv is None:
+                raise KeyError(f"no prompt version with id {prompt_id}")
+            pv.eval = eval
+
+    def promoted_prompts_stamp(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of the promoted set (one aggregate row): it changes on every promote or rollback,
+        so a server re-reads the prompts only then."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.count(PromptVersion.id), func.sum(PromptVersion.id),
+                                      func.max(PromptVersion.promoted_at))
+                               .where(PromptVersion.status == "promoted")).one()
+        return tuple(row)

@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
         harness_include: Annotated[Path | None, typer.Option(help="folder of local lm-eval task YAMLs")] = None,
         shots: Annotated[int | None, typer.Option(help="few-shot examples (harness tasks)")] = None,
         kb: Annotated[str | None, typer.Option(help="answer QA open-book from this knowledge base")] = None,
+        prompt: Annotated[str | None, typer.Option(help="generate under this prompt version: NAME (its promoted "
+                                                  "version) or NAME:VER; the report names it")] = None,
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Evaluate; prints the metrics and the HTML report path."""
@@ -63,8 +65,13 @@ def register(app: typer.Typer) -> None:
 
             def rag(q: str) -> list[dict]:
                 return build_rag_messages(q, base.search(q, ws.cfg.kb.top_k), budget_tokens=ws.cfg.kb.context_tokens)
-        rep = run_eval(ws, target, tasks.split(",") if tasks else None, rag=rag)
-        t = Table("metric", "value", title=f"eval {rep.run_id}")
+        pv = None
+        if prompt:
+            from ..feedback.prompts import resolve
+
+            pv = resolve(ws, prompt)
+        rep = run_eval(ws, target, tasks.split(",") if tasks else None, rag=rag, prompt=pv)
+        t = Table("metric", "value", title=f"eval {rep.run_id}" + (f" · prompt {pv.name}:{pv.version}" if pv else ""))
         for k, v in rep.metrics.items():
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
         console.print(t)

@@ -143,11 +143,12 @@ def register(app: typer.Typer) -> None:
         q = select(AuditRecord).order_by(AuditRecord.created_at.desc()).limit(limit)
         if text:
             q = q.where(or_(AuditRecord.response.contains(text), cast(AuditRecord.request, String).contains(text)))
-        t = Table("id", "time", "status", "guard", "latency ms", "response")
+        t = Table("id", "time", "status", "guard", "prompt", "latency ms", "response")
         with ws.registry.session() as s:
             for r in s.scalars(q):
                 t.add_row(r.id, str(r.created_at)[:19], str(r.status), ",".join(
-                    f"{k}:{v.get('action')}" for k, v in (r.guard or {}).items()), f"{r.latency_ms or 0:.0f}",
+                    f"{k}:{v.get('action')}" for k, v in (r.guard or {}).items()),
+                    f"{r.prompt_name}:{r.prompt_version}" if r.prompt_name else "", f"{r.latency_ms or 0:.0f}",
                     (r.response or "")[:60])
         console.print(t)
 

@@ -39,3 +39,11 @@ class ServeConfig(Section):
                                         "(mean-pooled, normalised); unset = /v1/embeddings answers 404")
     kb: str | None = Field(None, description="knowledge base used when a request asks for one without naming it")
     guard: bool = Field(True, description="input and output guardrails")
+    prompt: str = Field("auto", description="the system prompt put first in a chat: auto (the promoted version of "
+                        "the prompts bound to the requested model, else of those bound to no model; the most "
+                        "recently promoted wins), none, NAME (that prompt's promoted version, for every model) or "
+                        "NAME:VERSION (pinned). A promote or rollback applies from the next request; see "
+                        "docs/prompts.md")
+    prompt_client_system: Literal["replace", "prepend"] = Field(
+        "replace", description="when a request brings its own system message: replace (the client's message is "
+        "used alone, no prompt version applies) or prepend (the prompt's text first, then the client's message)")

@@ -40,6 +40,10 @@ def write_report(out_dir: Path, rep) -> tuple[Path, Path]:
     skipped = "".join(f"<li>{html.escape(t)}: skipped — {html.escape(why)}</li>"
                       for t, why in getattr(rep, "skipped", {}).items())
     skipped = f"<h2>Tasks not run</h2><ul>{skipped}</ul>" if skipped else ""
+    who = f"model: <code>{html.escape(str(rep.model))}</code>" if getattr(rep, "model", None) else ""
+    if getattr(rep, "prompt", None):
+        p = rep.prompt
+        who += f" · prompt: <code>{html.escape(p['name'])}:{p['version']}</code>"
     samples = ""
     for task, items in rep.items.items():
         lis = "".join(f"<li>{html.escape(json.dumps(i, ensure_ascii=False)[:400])}</li>" for i in items[:8])
@@ -47,7 +51,7 @@ def write_report(out_dir: Path, rep) -> tuple[Path, Path]:
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>zaomo eval {html.escape(rep.run_id)}</title>
 <style>body{{font-family:system-ui,'WenQuanYi Micro Hei',sans-serif;max-width:960px;margin:2em auto;padding:0 1em}}
 td{{border:1px solid #ccc;padding:3px 8px}}table{{border-collapse:collapse}}pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
-</head><body><h1>Evaluation {html.escape(rep.run_id)}</h1><p>target: <code>{html.escape(rep.target)}</code></p>
+</head><body><h1>Evaluation {html.escape(rep.run_id)}</h1><p>target: <code>{html.escape(rep.target)}</code></p><p>{who}</p>
 <table>{rows}</table>{skipped}<img alt="metrics" src="data:image/png;base64,{_bar_png(rep.metrics)}">
 <h2>Reproducibility card</h2><pre>{html.escape(json.dumps(rep.card, ensure_ascii=False, indent=2))}</pre>
 <h2>Samples</h2>{samples}</body></html>"""

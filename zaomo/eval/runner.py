@@ -28,6 +28,8 @@ class EvalReport:
     items: dict[str, list[dict]] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # task → why it could not run on this target
+    model: str | None = None  # the model reference evaluated (name, name:version, dir or endpoint)
+    prompt: dict[str, Any] | None = None  # the prompt version the generation tasks ran under
     path: Path | None = None
     html_path: Path | None = None
 
@@ -272,11 +274,19 @@ def _read_inputs(ws: Workspace, tasks: list[str]) -> _Inputs:
     return got
 
 
+def prompt_info(prompt: Any) -> dict[str, Any]:
+    """What a report records of a prompt version: enough to tell versions apart and to find the row again."""
+    return {"name": prompt.name, "version": prompt.version, "model": prompt.model, "text": prompt.text,
+            "template": prompt.template}
+
+
 def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None = None,
              rag: Callable[[str], list[dict]] | None = None, progress: bool = True,
-             ground: Callable[[str, str], str] | None = None) -> EvalReport:
+             ground: Callable[[str, str], str] | None = None, prompt: Any = None) -> EvalReport:
     """Run the tasks; every input is checked before any work. Against an endpoint, the log-likelihood tasks
-    (perplexity, choice) cannot run: they are listed in `EvalReport.skipped` with the reason."""
+    (perplexity, choice) cannot run: they are listed in `EvalReport.skipped` with the reason. `prompt` (a
+    `records.PromptVersion`) is applied to every generated conversation (qa, judge, safety) as the server
+    applies it, so a model × prompt pair is scored as it will be served; log-likelihood tasks read raw text."""
     cfg = ws.cfg.eval
     tasks = list(tasks or cfg.tasks)
     unknown = set(tasks) - set(TASKS)
@@ -293,10 +303,15 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
     train_files = _contamination_files(ws)
     inp = _read_inputs(ws, [k for k in tasks if k not in skipped])
     tgt = _target(ws, target)
+    if prompt is not None:
+        from .targets import PromptedTarget
+
+        tgt = PromptedTarget(tgt, prompt.text, prompt.template)
     run_id = ws.new_run_id("eval")
     out_dir = ws.eval_root / run_id
     t0 = time.perf_counter()
-    rep = EvalReport(run_id, tgt.path, skipped=skipped)
+    rep = EvalReport(run_id, tgt.path, skipped=skipped, model=str(t or ws.cfg.serve.model or tgt.path),
+                     prompt=prompt_info(prompt) if prompt is not None else None)
     data_hashes = inp.hashes
     mc, dev = inp.choice, inp.dev
 
@@ -352,7 +367,10 @@ def run_eval(ws: Workspace, target: str | None = None, tasks: list[str] | None =
         "prompts": {"qa": "chat template, user turn = question" + (" after retrieved passages" if rag else ""),
                     "choice": "question, lettered options, '答案：', then each option's ' A' (letter mode) or ' text' "
                     "(full mode) scored; shots end with their answer in the same form"},
-        "shots": cfg.shots, "chat_template": tgt.chat_template,
+        "shots": cfg.shots, "chat_template": tgt.chat_template, "model": rep.model,
+        "prompt": {"name": prompt.name, "version": prompt.version, "applied_to": "qa, judge and safety "
+                   "conversations (system text first; template on the user turn); not to perplexity or choice"}
+        if prompt is not None else None,
         "qa_text_metrics": f"items with a `reference` or an answer of >= {LONG_REFERENCE_UNITS} characters (Chinese) / "
                            "words: ROUGE-1/2/L (characters for Chinese), corpus BLEU (sacrebleu, tokenize='zh' for "
                            "Chinese, else 13a) and chrF; items with `keypoints`: key-point recall",

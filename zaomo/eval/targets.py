@@ -99,3 +99,20 @@ class EndpointTarget:
     def loglikelihoods(self, contexts, continuations):
         raise NotImplementedError("log-likelihood tasks (perplexity, multiple choice) need a local model; "
                                   "an endpoint supports qa, generation, judge, safety and speed")
+
+
+class PromptedTarget:
+    """A target whose generations run under a versioned prompt (`model.prompting.with_prompt`, the rule the
+    server uses); everything else — log-likelihoods, perplexity, path — is the wrapped target's."""
+
+    def __init__(self, inner, system: str | None, template: str | None = None):
+        self.inner, self.system, self.template = inner, system, template
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def generate(self, conversations: list[list[dict]], max_new_tokens: int) -> list[str]:
+        from ..model.prompting import with_prompt
+
+        return self.inner.generate([with_prompt(c, self.system, self.template) for c in conversations],
+                                   max_new_tokens)

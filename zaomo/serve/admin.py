@@ -1,4 +1,4 @@
-"""Operations: /health (liveness and the served version), /metrics (Prometheus), /admin/reload (load a newly
+"""Operations: /health (liveness, the served version and prompt), /metrics (Prometheus), /admin/reload (load a newly
 promoted version now rather than at the next check)."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ def router(gw: Gateway) -> APIRouter:
 
     @r.get("/health")
     def health() -> dict:
+        p = gw.prompts.for_model(gw.engine.name)
         return {"status": "ok", "model": gw.engine.name, "version": gw.state.get("version"),
-                "path": str(getattr(gw.engine, "path", "")), "models": list(gw.engines)}
+                "path": str(getattr(gw.engine, "path", "")), "models": list(gw.engines),
+                "prompt": f"{p.name}:{p.version}" if p else None}
 
     @r.post("/admin/reload")
     def reload(request: Request) -> dict:

@@ -28,7 +28,8 @@ def router(gw: Gateway) -> APIRouter:
             q = q.where(Feedback.status == status)
         with reg.session() as s:
             rows = [{"id": f.id, "request_id": f.request_id, "rating": f.rating, "correction": f.correction,
-                     "answer": f.answer, "status": f.status, "created_at": str(f.created_at)[:19]}
+                     "answer": f.answer, "status": f.status, "created_at": str(f.created_at)[:19],
+                     "prompt": f"{f.prompt_name}:{f.prompt_version}" if f.prompt_name else None}
                     for f in s.scalars(q)]
         return {"object": "list", "data": rows}
 
@@ -62,6 +63,16 @@ def router(gw: Gateway) -> APIRouter:
                           "parent": f"{by_id[m.parent_id].name}:{by_id[m.parent_id].version}"
                           if m.parent_id in by_id else None, "run_id": m.run_id,
                           "created_at": str(m.created_at)[:19]} for m in by_id.values()]}
+
+    @r.get("/prompts")
+    def api_prompts(request: Request) -> dict:
+        """Prompt versions (the versioned prompt library), with which one each served model gets now."""
+        gw.auth(request)
+        served = {name: gw.prompts.for_model(name) for name in gw.engines}
+        return {"data": [{"name": p.name, "version": p.version, "status": p.status, "model": p.model,
+                          "text": p.text, "template": p.template, "note": p.note, "eval": p.eval,
+                          "created_at": str(p.created_at)[:19]} for p in reg.prompts()],
+                "served": {m: f"{p.name}:{p.version}" if p else None for m, p in served.items()}}
 
     @r.get("/eval")
     def api_eval(request: Request) -> dict:
@@ -109,6 +120,7 @@ def router(gw: Gateway) -> APIRouter:
         with reg.session() as s:
             rows = [{"id": a.id, "created_at": str(a.created_at)[:19], "status": a.status, "guard": a.guard,
                      "latency_ms": round(a.latency_ms or 0, 1), "response": a.response,
+                     "prompt": f"{a.prompt_name}:{a.prompt_version}" if a.prompt_name else None,
                      "request": (a.request.get("messages") or [{}])[-1].get("content", "") if a.request else ""}
                     for a in s.scalars(query)]
         return {"data": rows}

@@ -55,6 +55,7 @@ def router(gw: Gateway) -> APIRouter:
                                          media_type="text/event-stream", headers=SSE_HEADERS)
             return chat_response(gw, call, [Choice(call.refusal, "content_filter", _no_tokens())] * n)
         msgs = guarded
+        client_system = any(m["role"] in ("system", "developer") for m in msgs)
         question, kb_hits = text_of(msgs[-1]["content"]), []
         kb_name = body.get("kb")
         if kb_name is True or (kb_name is None and gw.cfg.kb and body.get("use_kb")):
@@ -67,6 +68,7 @@ def router(gw: Gateway) -> APIRouter:
                                                   budget_tokens=gw.ws.cfg.kb.context_tokens)
             call.citations = [{"n": i + 1, "source": h.source, "title": h.title, "chunk_id": h.chunk_id,
                                "text": h.text} for i, h in enumerate(kb_hits)]
+        msgs = gw.apply_prompt(call, msgs, client_system)
         if hasattr(engine, "count_prompt") and hasattr(engine, "context") \
                 and engine.count_prompt(msgs, tools) >= engine.context:
             raise APIError(400, f"the prompt is longer than the model's context ({engine.context} tokens)",
@@ -168,7 +170,8 @@ def router(gw: Gateway) -> APIRouter:
                 raise APIError(404, f"no audited request with id {rid!r}", param="request_id", code="not_found")
             fb = Feedback(request_id=rid, rating=rating, correction=body.get("correction"),
                           comment=body.get("comment"), messages=row.request.get("messages", []),
-                          answer=row.response, model_version=row.model_version)
+                          answer=row.response, model_version=row.model_version,
+                          prompt_name=row.prompt_name, prompt_version=row.prompt_version)
             s.add(fb)
             s.flush()
             return {"id": fb.id, "object": "feedback", "request_id": rid}

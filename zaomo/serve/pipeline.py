@@ -22,11 +22,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from ..model.prompting import with_prompt
 from ..records import ApiKey, AuditRecord
 from ..safety import SEVERITY, Guard, blocks, is_chinese
 from ..workspace import Workspace
 from .engines import Done
 from .errors import APIError, error_body
+from .prompts import PromptCache
 
 STREAM_CHECK_OVERLAP = 64  # characters of already-checked answer re-checked with each streamed delta
 _PII_HOLD_MAX = 40  # longer than an ID-card, bank-card or phone number; a longer run (code, base64) flows
@@ -137,6 +139,7 @@ class Call:
     refusal: str = ""
     citations: list[dict] | None = None
     parse_tools: bool = False  # read tool calls out of the built-in engine's text
+    prompt: tuple[str, int] | None = None  # (name, version) of the served prompt applied to this request
 
 
 def usage_of(dones: list[Done]) -> dict:
@@ -202,6 +205,7 @@ class Gateway:
             self.embedder = Embedder(ws.path(self.cfg.embedding_model), device=ws.cfg.project.device,
                                      name=Path(self.cfg.embedding_model).name)
         self.guard = Guard(ws.cfg.safety, ws.root) if self.cfg.guard else None
+        self.prompts = PromptCache(self.reg, self.cfg.prompt)
         self.metrics = Metrics()
 
     @property
@@ -304,6 +308,18 @@ class Gateway:
                 raise APIError(404, f"knowledge base '{name}' does not exist; build it with `zaomo kb build`",
                                param="kb", code="kb_not_found") from None
         return self.kbs[name]
+
+    def apply_prompt(self, call: Call, msgs: list[dict], client_system: bool) -> list[dict]:
+        """The served prompt of the call's model put into the (guarded, retrieved) conversation by the rule of
+        `model.prompting`; with serve.prompt_client_system=replace a client's own system message wins. The
+        operator's prompt is not run through the input guard: it is trusted configuration, not user input."""
+        if client_system and self.cfg.prompt_client_system == "replace":
+            return msgs
+        p = self.prompts.for_model(call.engine.name if call.engine is not None else call.model)
+        if p is None:
+            return msgs
+        call.prompt = (p.name, p.version)
+        return with_prompt(msgs, p.text, p.template)
 
     # the guard
     def refusal_for(self, text: str) -> str:
@@ -557,7 +573,9 @@ class Gateway:
                               response=response, guard=call.decisions, status=status,
                               latency_ms=(time.perf_counter() - call.t0) * 1000,
                               prompt_tokens=(usage or {}).get("prompt_tokens"),
-                              completion_tokens=(usage or {}).get("completion_tokens")))
+                              completion_tokens=(usage or {}).get("completion_tokens"),
+                              prompt_name=call.prompt[0] if call.prompt else None,
+                              prompt_version=call.prompt[1] if call.prompt else None))
 
     def respond(self, call: Call, out: dict, response: str | None, usage: dict | None) -> JSONResponse:
         """Audit and count a finished request; its JSON body."""
