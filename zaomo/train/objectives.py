@@ -92,7 +92,7 @@ def orpo_loss(pc_avg: torch.Tensor, pr_avg: torch.Tensor, nll: torch.Tensor,
     ratio = F.logsigmoid(log_odds)
     loss = nll - lam * ratio.mean()
     lo = log_odds.detach()
-    return loss, {"log_odds": float(lo.mean()), "reward_acc": float((lo > 0).float().mean()), "nll": float(nll)}
+    return loss, {"log_odds": float(lo.mean()), "reward_acc": float((lo > 0).float().mean()), "nll": float(nll.detach())}
 
 
 def simpo_loss(pc_avg: torch.Tensor, pr_avg: torch.Tensor, beta: float, gamma: float) -> tuple[torch.Tensor, dict]:
