@@ -3,6 +3,8 @@ server hot-reloads the promoted version); a really worse candidate is not promot
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -77,3 +79,66 @@ def test_cli_models_and_iterate_without_feedback(loop_ws):
     assert r.exit_code == 2 and "no new usable feedback" in r.output
     r = CliRunner().invoke(app, ["models", "promote", "handbook-chat", "-w", str(loop_ws)])
     assert r.exit_code == 2 and "NAME:VERSION" in r.output
+
+
+NEW_FACTS = [("Zeta 实验室的负责人是谁？", "Zeta 实验室的负责人是欧阳青。"),
+             ("Who leads the Zeta Lab?", "The Zeta Lab is led by Ouyang Qing."),
+             ("Zeta 实验室在哪一层？", "Zeta 实验室在 9 楼。"), ("Which floor is the Zeta Lab on?", "The Zeta Lab is on floor 9."),
+             ("Zeta 项目什么时候启动？", "Zeta 项目于 2027 年 3 月启动。"),
+             ("When does Project Zeta launch?", "Project Zeta launches in March 2027.")]
+
+
+def _corrections(ws: Workspace) -> None:
+    from zaomo.records import Feedback
+
+    with ws.registry.session.begin() as s:
+        for q, a in NEW_FACTS:
+            s.add(Feedback(messages=[{"role": "user", "content": q}], answer="不知道", rating=-1, correction=a))
+
+
+def test_forgetting_guard_rejects_a_candidate_that_forgets_and_passes_one_with_general_replay(loop_ws):
+    """40 full-SFT steps on six new facts alone raise bits per character on held-out general text past the
+    general-ability gate: rejected, with the reason. The same training with half the records drawn from the clean
+    pretraining text keeps general ability: promoted. The gate runs perplexity although the caller asked only for
+    multiple choice."""
+    ws = Workspace.open(loop_ws, overrides=["eval.gates={}",
+                                            "feedback.general_gates={perplexity.bits_per_char: 0.05}"])
+    current = ws.registry.get_model("handbook-chat")
+    _corrections(ws)
+    alone = iterate(ws, steps=40, lr=3e-3, tasks=["choice"], replay=0, general_share=0.0, progress=False)
+    assert not alone.promoted and alone.data_mix == {"feedback": 6, "replay_general": 0}
+    assert any(f.startswith("general ability (forgetting): perplexity.bits_per_char") for f in
+               alone.comparison.failures), alone.comparison.failures
+    old, new = alone.comparison.deltas["perplexity.bits_per_char"][:2]
+    assert new > old + 0.05
+    assert ws.registry.get_model("handbook-chat").id == current.id
+
+    _corrections(ws)
+    mixed = iterate(ws, steps=40, lr=3e-3, tasks=["choice"], replay=0, general_share=0.5, progress=False)
+    assert mixed.data_mix == {"feedback": 6, "replay_general": 6}
+    assert mixed.promoted, mixed.comparison.failures
+    old, new = mixed.comparison.deltas["perplexity.bits_per_char"][:2]
+    assert new <= old + 0.05
+    rows = [json.loads(x) for x in open(loop_ws / "data" / "feedback" / f"iterate-{current.version + 1}.jsonl")]
+    assert sum("text" in r for r in rows) == 6 and sum("messages" in r for r in rows) == 6
+
+
+def test_unpaired_thumbs_train_a_kto_candidate(loop_ws):
+    """A thumbs up on one answer and a thumbs down on another (no pair): KTO data, and a candidate from it."""
+    from zaomo.records import Feedback
+
+    ws = Workspace.open(loop_ws, overrides=["eval.gates={}", "feedback.general_gates={}"])
+    with ws.registry.session.begin() as s:
+        s.add(Feedback(messages=[{"role": "user", "content": "研发部在几楼？"}], answer="研发部在总部大楼3楼。", rating=1))
+        s.add(Feedback(messages=[{"role": "user", "content": "Who heads R&D?"}], answer="No idea.", rating=-1))
+    with pytest.raises(ValueError, match="no new preference pairs.*kto"):
+        iterate(ws, method="dpo", steps=2, tasks=["perplexity"], progress=False)
+    with ws.registry.session.begin() as s:  # the failed dpo attempt exported them; rate them again
+        s.add(Feedback(messages=[{"role": "user", "content": "研发部在几楼？"}], answer="研发部在总部大楼3楼。", rating=1))
+        s.add(Feedback(messages=[{"role": "user", "content": "Who heads R&D?"}], answer="No idea.", rating=-1))
+    res = iterate(ws, method="kto", steps=3, tasks=["perplexity"], progress=False)
+    assert res.export.counts["kto"] == 2 and res.export.counts["dpo"] == 0
+    rows = [json.loads(x) for x in res.export.kto_path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["label"] for r in rows) == [False, True]
+    mv = next(m for m in ws.registry.models("handbook-chat") if m.id == res.candidate["id"])
+    assert mv.eval["method"] == "kto" and mv.run_id

@@ -1,5 +1,6 @@
 """Feedback → training data. Corrections and well-rated answers become SFT records; a correction or a
-well-rated answer paired with a poorly-rated answer to the same prompt becomes a DPO pair. Every text is
+well-rated answer paired with a poorly-rated answer to the same prompt becomes a DPO pair; every rated answer
+(and every correction, as a good one) is also a KTO example on its own, so unpaired thumbs count. Every text is
 normalised like the data pipeline and passes the same safety policy and decontamination; rejects go to a
 quarantine."""
 
@@ -24,6 +25,7 @@ class ExportResult:
     sft_path: Path
     dpo_path: Path
     quarantine_path: Path
+    kto_path: Path | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -31,11 +33,17 @@ def _prompt(messages: list[dict]) -> list[dict]:
     return [m for m in messages if m.get("role") in ("system", "user", "assistant")]
 
 
+def _clean(decon: NgramIndex, prompt: list[dict], answer: str) -> bool:
+    """A poorly rated answer may be a KTO example of what not to say, unless it overlaps the eval sets (it
+    would leak them); unsafe text is fine there — it is learnt against."""
+    return not decon.overlaps("\n".join(m["content"] for m in prompt) + "\n" + answer)
+
+
 def export_feedback(ws: Workspace) -> ExportResult:
     out = ws.root / "data" / "feedback"
     guard = Guard(ws.cfg.safety, ws.root)
     decon = NgramIndex.from_eval_dir(ws.eval_data_dir)
-    sft, dpo, rejected = [], [], []
+    sft, dpo, kto, rejected = [], [], [], []
     good_by_prompt: dict[str, str] = {}
     bad_by_prompt: dict[str, str] = {}
     with ws.registry.session.begin() as s:
@@ -48,6 +56,8 @@ def export_feedback(ws: Workspace) -> ExportResult:
             target = normalize_text(target, norm) if target else target
             if fb.rating == -1 and fb.answer:
                 bad_by_prompt[key] = fb.answer
+                if prompt and _clean(decon, prompt, fb.answer):
+                    kto.append({"id": f"fbkto-{fb.id}", "prompt": prompt, "completion": fb.answer, "label": False})
             if not target or not prompt:
                 fb.status = "exported"
                 continue
@@ -62,15 +72,17 @@ def export_feedback(ws: Workspace) -> ExportResult:
                 continue
             target = guard.check(target, where="data").text  # PII masked
             sft.append({"id": f"fb-{fb.id}", "messages": prompt + [{"role": "assistant", "content": target}]})
+            kto.append({"id": f"fbkto-good-{fb.id}", "prompt": prompt, "completion": target, "label": True})
             good_by_prompt[key] = target
             fb.status = "exported"
         for key, good in good_by_prompt.items():
             if key in bad_by_prompt and bad_by_prompt[key] != good:
                 dpo.append({"id": f"fbpair-{len(dpo)}", "prompt": json.loads(key), "chosen": good,
                             "rejected": bad_by_prompt[key]})
-    res = ExportResult(out / "sft.jsonl", out / "dpo.jsonl", out / "quarantine.jsonl")
+    res = ExportResult(out / "sft.jsonl", out / "dpo.jsonl", out / "quarantine.jsonl", out / "kto.jsonl")
     write_jsonl(res.sft_path, sft)
     write_jsonl(res.dpo_path, dpo)
+    write_jsonl(res.kto_path, kto)
     write_jsonl(res.quarantine_path, rejected)
-    res.counts = {"feedback": len(rows), "sft": len(sft), "dpo": len(dpo), "rejected": len(rejected)}
+    res.counts = {"feedback": len(rows), "sft": len(sft), "dpo": len(dpo), "kto": len(kto), "rejected": len(rejected)}
     return res

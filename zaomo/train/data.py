@@ -91,11 +91,19 @@ class PackedDataset:
 
 def load_sft(path: Path, tokenizer, seq_len: int) -> list[dict]:
     out = []
+    eos = tokenizer.eos_token_id
     for n, rec in enumerate(iter_jsonl(path), 1):
+        if isinstance(rec.get("text"), str) and not any(k in rec for k in ("messages", "conversations", "instruction")):
+            # plain text mixed in (general replay against forgetting): language modelling, loss on every token
+            ids = tokenizer(rec["text"], add_special_tokens=False, verbose=False)["input_ids"][:seq_len - 1] + [eos]
+            arr = np.asarray(ids, dtype=np.int64)
+            out.append({"input_ids": arr, "labels": arr.copy()})
+            continue
         try:
             msgs = to_messages(rec)["messages"]
         except ValueError as e:
-            raise InputError(path, n, str(e), "SFT data is {\"messages\": [...]} (or Alpaca/ShareGPT)") from None
+            raise InputError(path, n, str(e), "SFT data is {\"messages\": [...]} (or Alpaca/ShareGPT, or "
+                                              "{\"text\"} to train as plain language modelling)") from None
         ex = encode_chat(tokenizer, msgs, seq_len)
         if (ex["labels"] != IGNORE).any():
             out.append(ex)
