@@ -89,6 +89,11 @@ def test_steps_chain_models_and_check_what_each_needs(tmp_path):
     refused(["data", "dpo"], "pipeline[1]", "DPO needs preference pairs at data/prefs/train.jsonl",
             overrides=["model.base=/nonexistent-base"])
     refused(["data", {"sft": {"drills": 0}}], "pipeline[1]", "SFT has no data", overrides=["model.base=/x"])
+    refused(["data", "kto"], "pipeline[1]", "KTO needs preference pairs at data/prefs/train.jsonl",
+            overrides=["model.base=/nonexistent-base"])
+    write_jsonl(tmp_path / "ws" / "data/prefs/train.jsonl", [{"prompt": "hi", "chosen": "yo", "rejected": "no"}])
+    (orpo,) = [s for s in plan_steps(_ws(tmp_path, ["data", "orpo"], "model.base=/x")) if s.kind == "orpo"]
+    assert orpo.cfg.train.stage == "orpo" and orpo.inputs["preference pairs"] == "data/prefs/train.jsonl"
     write_jsonl(tmp_path / "ws" / "data/sft/train.jsonl", [{"messages": [{"role": "user", "content": "hi"},
                                                                            {"role": "assistant", "content": "yo"}]}])
     (step,) = [s for s in plan_steps(_ws(tmp_path, ["data", {"sft": {"drills": 0}}], "model.base=/x"))

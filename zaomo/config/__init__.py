@@ -64,8 +64,12 @@ class ZaomoConfig(Section):
                              "train.method=lora on this device")
         if self.project.device == "cpu" and self.train.precision == "fp16":
             raise ValueError("train.precision: 'fp16' is not supported on project.device 'cpu'; use fp32 or bf16")
-        if self.train.stage == "dpo" and self.train.method == "prefix":
-            raise ValueError("train.method: 'prefix' with train.stage 'dpo' is not supported; use full or lora")
+        if self.train.stage not in ("pretrain", "sft") and self.train.method == "prefix":
+            raise ValueError(f"train.method: 'prefix' with train.stage '{self.train.stage}' is not supported; use full "
+                             "or lora")
+        if self.train.stage == "reward" and self.train.method not in ("full", "lora"):
+            raise ValueError(f"train.method: '{self.train.method}' with train.stage 'reward' is not supported; use "
+                             "full or lora")
         if self.serve.host not in LOOPBACK and not self.serve.require_keys:
             raise ValueError(f"serve.require_keys: must be true when serve.host is '{self.serve.host}' "
                              "(not loopback); create keys with `zaomo keys create`")

@@ -35,10 +35,12 @@ from .serve import ServeConfig
 from .tokenizer import TokenizerConfig
 from .train import TrainConfig
 
-StageName = Literal["data", "tokenizer", "pretrain", "sft", "dpo", "kb", "eval"]
-STAGES: tuple[str, ...] = ("data", "tokenizer", "pretrain", "sft", "dpo", "kb", "eval")
-TRAIN_STAGES = ("pretrain", "sft", "dpo")
-OWN_SECTION = {"data": "data", "tokenizer": "tokenizer", "pretrain": "train", "sft": "train", "dpo": "train",
+StageName = Literal["data", "tokenizer", "pretrain", "sft", "dpo", "orpo", "simpo", "kto", "kb", "eval"]
+PREF_STAGES = ("dpo", "orpo", "simpo", "kto")  # train on preference pairs (data/prefs/train.jsonl by default)
+STAGES: tuple[str, ...] = ("data", "tokenizer", "pretrain", "sft", *PREF_STAGES, "kb", "eval")
+TRAIN_STAGES = ("pretrain", "sft", *PREF_STAGES)
+OWN_SECTION = {"data": "data", "tokenizer": "tokenizer", "pretrain": "train", "sft": "train",
+               **{s: "train" for s in PREF_STAGES},
                "kb": "kb", "eval": "eval"}
 SECTIONS: dict[str, type[BaseModel]] = {
     "project": ProjectConfig, "data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig,
@@ -173,7 +175,7 @@ class PipelineStage(Section):
             raise ValueError(f"stage '{self.stage}': 'drills' is an option of sft stages only")
         if self.stage in TRAIN_STAGES and "train.stage" in self.set:
             raise ValueError(f"stage '{self.stage}': train.stage is set by the pipeline entry itself; drop it "
-                             "(or use a different entry: pretrain, sft, dpo)")
+                             "(or use a different entry: pretrain, sft, dpo, orpo, simpo, kto)")
         problems = []
         by_section: dict[str, dict[str, Any]] = {}
         for key, value in self.set.items():

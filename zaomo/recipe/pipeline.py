@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, ZaomoConfig, validate
-from ..config.pipeline import DEFAULT_DRILLS, TRAIN_STAGES, PipelineStage
+from ..config.pipeline import DEFAULT_DRILLS, PREF_STAGES, TRAIN_STAGES, PipelineStage
 from ..workspace import Workspace
 
 SINGLE = ("data", "tokenizer", "kb", "eval")  # stages that make the workspace's one artifact of their kind
@@ -142,7 +142,7 @@ def _chain(ws: Workspace, step: Step, raw: dict, base: dict, last_model: tuple[s
         step.chat_data = own.get("train_file") or (default if ws.path(default).exists() else None)
         step.drills = DEFAULT_DRILLS if e.drills is None else e.drills
         t["train_file"] = str(RECIPE_DIR / f"{step.label}.train.jsonl")  # chat data + drills, written by the step
-    elif e.stage == "dpo":
+    elif e.stage in PREF_STAGES:
         t["train_file"] = t["train_file"] or "data/prefs/train.jsonl"
 
 
@@ -233,10 +233,10 @@ def _wire_train(ws: Workspace, step: Step, have: set[str], last_model: tuple[str
             _need_clean(ws, step, have, "pretraining reads the clean training split")
         step.inputs["training text"] = t.train_file or str(Path(cfg.data.output_dir) / "train.jsonl")
         step.inputs["validation text"] = t.val_file or str(Path(cfg.data.output_dir) / "val.jsonl")
-    elif step.kind == "dpo":
+    elif step.kind in PREF_STAGES:
         f = t.train_file or "data/prefs/train.jsonl"
         if not ws.path(f).exists():
-            raise ConfigError(f"{step.where}: DPO needs preference pairs at {f} ({{prompt, chosen, rejected}} per "
+            raise ConfigError(f"{step.where}: {step.kind.upper()} needs preference pairs at {f} ({{prompt, chosen, rejected}} per "
                               "line; `zaomo feedback export` writes them from users' ratings) — or set "
                               "train.train_file for this entry")
         step.inputs["preference pairs"] = f
