@@ -132,12 +132,12 @@ def iterate(ws: Workspace, name: str | None = None, method: str | None = None, s
         ws.cfg = saved_cfg
     tasks = tasks or [t for t in ws.cfg.eval.tasks if t in ("perplexity", "qa", "choice")]
     general_gates = dict(fc.general_gates)
-    for k in list(general_gates):  # the general-ability gate always runs the tasks it reads
+    for k in [*ws.cfg.eval.gates, *general_gates]:  # every gate runs the task it reads, where there is data
         task = k.partition(".")[0]
         if task not in tasks and _task_has_data(ws, task):
             tasks = [*tasks, task]
         if task not in tasks:
-            general_gates.pop(k)
+            general_gates.pop(k, None)
     old_rep = run_eval(ws, target=str(ws.path(current.path)), tasks=tasks, progress=progress)
     new_rep = run_eval(ws, target=str(res.model_dir), tasks=tasks, progress=progress)
     cmp = compare(old_rep, new_rep, {**ws.cfg.eval.gates, **general_gates}, ws.cfg.eval.bootstrap)
