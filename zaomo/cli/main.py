@@ -71,7 +71,7 @@ def runs(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: Se
 def _register_stages() -> None:
     import importlib
 
-    for name in ("plan", "data", "train", "eval", "safety", "kb", "serve", "feedback", "quickstart", "run"):
+    for name in ("plan", "data", "train", "eval", "safety", "kb", "kg", "serve", "feedback", "quickstart", "run"):
         try:
             mod = importlib.import_module(f"zaomo.cli.{name}")
         except ModuleNotFoundError as e:

@@ -36,9 +36,10 @@ def _describe(mv: ModelVersion) -> dict[str, Any]:
 
 def iterate(ws: Workspace, name: str | None = None, method: str | None = None, steps: int | None = None,
             lr: float | None = None, tasks: list[str] | None = None, replay: int | None = None,
-            progress: bool = True) -> IterateResult:
+            progress: bool = True, data: list[str] | None = None) -> IterateResult:
     """method: sft (full), lora, or dpo (LoRA on the feedback pairs); defaults from the `feedback:` section.
-    `replay` old SFT records are mixed in with the feedback so the new version does not forget."""
+    `replay` old SFT records are mixed in with the feedback so the new version does not forget. `data`
+    (default feedback.extra_data): more SFT files trained with the feedback, e.g. `zaomo kg import`'s pairs."""
     fc = ws.cfg.feedback
     method, steps = method or fc.method, steps or fc.steps
     lr, replay = lr or fc.lr, fc.replay if replay is None else replay
@@ -52,7 +53,8 @@ def iterate(ws: Workspace, name: str | None = None, method: str | None = None, s
     if method == "dpo" and not exp.counts["dpo"]:
         raise ValueError("no new preference pairs in the feedback (a correction or a well-rated answer against a poorly rated one "
                          "to the same prompt); use method sft")
-    if method != "dpo" and not exp.counts["sft"]:
+    extra = [ws.path(f) for f in (fc.extra_data if data is None else data)]
+    if method != "dpo" and not exp.counts["sft"] and not extra:
         raise ValueError("no new usable feedback (corrections or well-rated answers) to train on")
 
     data_dir = ws.root / "data" / "feedback"
@@ -60,6 +62,8 @@ def iterate(ws: Workspace, name: str | None = None, method: str | None = None, s
         train_file = exp.dpo_path
     else:
         records = list(iter_jsonl(exp.sft_path))
+        for f in extra:
+            records += list(iter_jsonl(f))
         old = ws.root / "data" / "sft" / "train.jsonl"
         if replay and old.exists():
             records += [r for r in iter_jsonl(old) if not r.get("open_book")][:replay]
