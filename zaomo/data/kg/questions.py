@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ...config.kg import KGConfig
 from .documents import doc_ids, objects, statements
-from .phrasing import LANGS, Phrasing
+from .phrasing import JOIN, LANGS, Phrasing
 from .store import Graph
 
 # Names the refusal questions may ask about; any that the graph holds are skipped.
@@ -63,7 +63,7 @@ def generate(graph: Graph, cfg: KGConfig) -> Generated:
             if not end or not objects(graph, a, p1, lang):
                 continue
             sa, sb = graph.name(a, lang), graph.name(b, lang)
-            train, held, answer = phr.hop(sa, p1, sb, p2, phr_join(end, lang), lang)
+            train, held, answer = phr.hop(sa, p1, sb, p2, JOIN[lang].join(end), lang)
             out.sft += [_chat("hop", q, answer, lang) for q in train]
             out.heldout += [{"id": _id("qa", q), "question": q, "answers": end, "doc_ids": [ids[a], ids[b]],
                              "lang": lang, "kind": "multi-hop"} for q in held]
@@ -78,12 +78,6 @@ def generate(graph: Graph, cfg: KGConfig) -> Generated:
     return out
 
 
-def phr_join(objs: list[str], lang: str) -> str:
-    from .phrasing import JOIN
-
-    return JOIN[lang].join(objs)
-
-
 def _two_edges(graph: Graph, rng: random.Random, most: int) -> list[tuple[str, str, str, str]]:
     """(a, p1, b, p2) where a -p1-> b is b's only object for that predicate and b is an entity with p2."""
     found = []
@@ -92,7 +86,8 @@ def _two_edges(graph: Graph, rng: random.Random, most: int) -> list[tuple[str, s
             if not graph.is_entity(t.object) or not graph.functional(a, t.predicate) or t.object == a:
                 continue
             for p2 in sorted({u.predicate for u in graph.facts(t.object)}):
-                if graph.functional(t.object, p2):
+                back = {u.object for u in graph.facts(t.object) if u.predicate == p2} == {a}
+                if graph.functional(t.object, p2) and not back:  # not back where it started
                     found.append((a, t.predicate, t.object, p2))
     found = sorted(set(found))
     rng.shuffle(found)
@@ -110,10 +105,7 @@ def _not_in_graph(graph: Graph, rng: random.Random, n: int) -> list[tuple[tuple[
     rng.shuffle(missing)
     names = {n for e in graph.entities() for n in (graph.name(e, "zh"), graph.name(e, "en"))}
     unknown = [u for u in UNKNOWN if not set(u) & names]
-    all_preds = graph.predicates()
-    picks: list[tuple[tuple[str, str], str]] = []
-    for e, p in missing[: n - n // 2 if unknown and all_preds else n]:
-        picks.append(((graph.name(e, "zh"), graph.name(e, "en")), p))
-    while len(picks) < n and unknown and all_preds:
-        picks.append((unknown[len(picks) % len(unknown)], all_preds[rng.randrange(len(all_preds))]))
-    return picks
+    strangers = [(u, p) for u in unknown for p in graph.predicates()]
+    rng.shuffle(strangers)
+    picks = [((graph.name(e, "zh"), graph.name(e, "en")), p) for e, p in missing[: n - n // 2 if strangers else n]]
+    return picks + strangers[: n - len(picks)]
