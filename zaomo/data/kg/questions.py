@@ -55,7 +55,7 @@ def generate(graph: Graph, cfg: KGConfig) -> Generated:
                 held = phr.heldout(name, p, lang)
                 q = held[rng.randrange(len(held))]
                 out.heldout.append({"id": _id("qa", q), "question": q, "answers": objs, "doc_ids": [ids[e]],
-                                    "evidence": sent, "lang": lang, "kind": "fact"})
+                                    "evidence": sent, "lang": lang, "kind": "fact", "predicate": p})
                 facts += 1
     for a, p1, b, p2 in _two_edges(graph, rng, cfg.multi_hop):
         for lang in LANGS:
@@ -66,7 +66,7 @@ def generate(graph: Graph, cfg: KGConfig) -> Generated:
             train, held, answer = phr.hop(sa, p1, sb, p2, JOIN[lang].join(end), lang)
             out.sft += [_chat("hop", q, answer, lang) for q in train]
             out.heldout += [{"id": _id("qa", q), "question": q, "answers": end, "doc_ids": [ids[a], ids[b]],
-                             "lang": lang, "kind": "multi-hop"} for q in held]
+                             "lang": lang, "kind": "multi-hop", "predicate": f"{p1}/{p2}"} for q in held]
             hops += 1
     refusals = _not_in_graph(graph, rng, round(cfg.not_in_graph_share * facts / len(LANGS)))
     for s_names, p in refusals:
