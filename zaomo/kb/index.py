@@ -21,7 +21,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
+from ..utils.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
 from .chunk import Chunk, char_len, chunk_document
 from .terms import SearchTerms
 
@@ -250,7 +250,7 @@ class KnowledgeBase:
             r.save(str(tmp))
             shutil.rmtree(self.path / "bm25", ignore_errors=True)
             tmp.rename(self.path / "bm25")
-            atomic_write_json(self.path / "terms.json", self._term_cache)
+            atomic_write_text(self.path / "terms.json", json.dumps(self._term_cache, ensure_ascii=False))
             self.last_index = {"chunks": len(self.chunks), "tokenized": len(fresh), "embedded": self._sync_vectors()}
 
     @staticmethod
