@@ -8,7 +8,7 @@ import json
 import sys
 
 import pytest
-from conftest import LABELS, write_csv, write_ttl
+from org_graph import LABELS, write_csv, write_ttl
 
 from zaomo.data.kg.importer import import_graph
 from zaomo.data.kg.questions import UNKNOWN

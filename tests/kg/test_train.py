@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import LABELS, PRODUCTS, rows, write_csv
+from org_graph import LABELS, PRODUCTS, rows, write_csv
 
 from zaomo.config.model import ModelConfig
 from zaomo.data.kg.importer import import_graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import LABELS, rows, write_csv
+from org_graph import LABELS, rows, write_csv
 from typer.testing import CliRunner
 
 from zaomo.cli.main import app
