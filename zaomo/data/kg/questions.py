@@ -35,7 +35,7 @@ def _id(kind: str, text: str) -> str:
 
 
 def _chat(kind: str, question: str, answer: str, lang: str) -> dict:
-    return {"id": _id(kind, question), "messages": [{"role": "user", "content": question},
+    return {"id": _id(kind, question + "\n" + answer), "messages": [{"role": "user", "content": question},
                                                       {"role": "assistant", "content": answer}],
             "source": "kg", "lang": lang}
 
@@ -73,6 +73,8 @@ def generate(graph: Graph, cfg: KGConfig) -> Generated:
         for lang, s in zip(LANGS, s_names):
             qs = phr.questions(s, p, lang)
             out.sft.append(_chat("none", qs[rng.randrange(len(qs))], phr.refusal(s, p, lang), lang))
+    out.sft = list({r["id"]: r for r in out.sft}.values())  # one pair once (entities may share a name)
+    out.heldout = list({r["id"]: r for r in out.heldout}.values())
     out.counts = {"facts": facts, "multi_hop": hops, "not_in_graph": len(refusals) * len(LANGS),
                   "sft": len(out.sft), "heldout": len(out.heldout)}
     return out
@@ -100,8 +102,11 @@ def _not_in_graph(graph: Graph, rng: random.Random, n: int) -> list[tuple[tuple[
     if n <= 0:
         return []
     preds = {e: {t.predicate for t in graph.facts(e)} for e in graph.entities()}
-    missing = sorted({(e, p) for e, ps in preds.items() for other, qs in preds.items()
-                      if other != e and ps & qs for p in qs - ps})
+    together: dict[str, set[str]] = {}  # predicate → the predicates of entities that have it
+    for ps in preds.values():
+        for p in ps:
+            together.setdefault(p, set()).update(ps)
+    missing = sorted({(e, p) for e, ps in preds.items() for q in ps for p in together[q] - ps})
     rng.shuffle(missing)
     names = {n for e in graph.entities() for n in (graph.name(e, "zh"), graph.name(e, "en"))}
     unknown = [u for u in UNKNOWN if not set(u) & names]
