@@ -113,3 +113,16 @@ def test_history_records_each_import(kg_ws, tmp_path):
     assert again.diff.counts == {"added": 0, "changed": 0, "removed": 0} and not again.upsert
     hist = [json.loads(x) for x in (kg_ws.root / "kg" / "imports.jsonl").read_text().splitlines()]
     assert [h["added"] for h in hist] == [129, 0] and all(str(f.resolve()) in h["files"] for h in hist)
+
+
+def test_rdf_terms_read_as_readable_stable_names(tmp_path):
+    ttl = tmp_path / "b.ttl"
+    ttl.write_text('@prefix ex: <http://e.org/> .\n@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n'
+                   '_:x ex:price "5"^^<http://www.w3.org/2001/XMLSchema#decimal> .\nex:a ex:knows _:x .\n'
+                   'ex:a skos:prefLabel "甲"@zh-CN .\n<http://other.org/a> ex:age 3 .\n', encoding="utf-8")
+    first, second = list(read_triples(ttl)), list(read_triples(ttl))
+    assert first == second  # a blank node's id does not change between parses
+    by = {(t.predicate, t.object): t for t in first}
+    assert by[("prefLabel", "甲")].lang == "zh" and by[("prefLabel", "甲")].subject == "http://e.org/a"
+    assert by[("price", "5")].subject == by[("knows", by[("price", "5")].subject)].object
+    assert by[("age", "3")].subject == "http://other.org/a"  # two IRIs named "a": both keep their full IRI

@@ -6,6 +6,7 @@ with its file and line, for the quarantine — nothing is dropped silently."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -166,9 +167,15 @@ def _read_rdf(path: Path, fmt: str) -> Iterator[Triple | BadRow]:
 
 
 def _unique_short_names(g, rdflib) -> dict:
-    """IRI/blank node → its local name, or the full IRI where two resources would share a local name."""
-    nodes = {n for s, _, o in g for n in (s, o) if not isinstance(n, rdflib.Literal)}
+    """IRI → its local name, or the full IRI where two resources would share a local name. A blank node gets
+    an id from a hash of its own statements, not rdflib's per-parse label, so re-importing the same file
+    gives the same graph (and an empty diff)."""
+    nodes = {n for s, _, o in g for n in (s, o) if not isinstance(n, rdflib.Literal | rdflib.BNode)}
     by_short: dict[str, list] = {}
     for n in nodes:
         by_short.setdefault(short_name(n), []).append(n)
-    return {n: (short if len(ns) == 1 else str(n)) for short, ns in by_short.items() for n in ns}
+    out = {n: (short if len(ns) == 1 else str(n)) for short, ns in by_short.items() for n in ns}
+    for b in {n for s, _, o in g for n in (s, o) if isinstance(n, rdflib.BNode)}:
+        own = sorted(f"{p.n3()} {o.n3() if not isinstance(o, rdflib.BNode) else '_'}" for p, o in g.predicate_objects(b))
+        out[b] = "_:" + hashlib.blake2b("\n".join(own).encode(), digest_size=6).hexdigest()
+    return out
