@@ -36,5 +36,5 @@ def test_names_and_tagged_literals_per_language():
            ("p", "title", "工程师", "zh"), ("p", "title", "engineer", "en"), ("p", "launch_year", "2020"))
     text = render(g, "p", Phrasing(load_config(None).kg))
     zh, en = text.split("\n\n")[1:]
-    assert "Ann的works in是研发部。" in zh and "engineer" not in zh and "2020" in zh
-    assert "The works in of Ann is R&D." in en and "工程师" not in en and "The launch year of Ann is 2020." in en
+    assert "Ann的所在部门是研发部。" in zh and "engineer" not in zh and "2020" in zh  # common predicates' labels
+    assert "The department of Ann is R&D." in en and "工程师" not in en and "The launch year of Ann is 2020." in en

@@ -27,6 +27,21 @@ HOP_HELDOUT = {"zh": ["你知道{s}的{p1}的{p2}吗？"], "en": ["Do you know t
 HOP_ANSWER = {"zh": "{s}的{p1}是{b}，{b}的{p2}是{o}。", "en": "The {p1} of {s} is {b}, and the {p2} of {b} is {o}."}
 REFUSAL = {"zh": "知识图谱中没有{s}的{p}的记录。", "en": "The knowledge graph has no record of the {p} of {s}."}
 JOIN = {"zh": "、", "en": ", "}
+# Labels of common predicates (schema.org, Wikidata-style and plain names), so a graph reads well without
+# configuration; kg.predicates overrides them, and other predicates read as their own name.
+COMMON = {
+    ("works_in", "worksin", "works_for", "worksfor", "department", "dept"): ("所在部门", "department"),
+    ("manager", "managed_by", "managedby", "head", "leader", "head_of"): ("负责人", "manager"),
+    ("located_in", "locatedin", "location", "office"): ("所在地", "location"),
+    ("price", "cost"): ("价格", "price"), ("title", "job_title", "jobtitle", "position"): ("职位", "job title"),
+    ("city",): ("城市", "city"), ("country",): ("国家", "country"), ("address",): ("地址", "address"),
+    ("email",): ("邮箱", "email address"), ("telephone", "phone"): ("电话", "phone number"),
+    ("type", "instance_of", "instanceof"): ("类型", "type"), ("member_of", "memberof", "part_of", "partof"):
+    ("所属", "parent organisation"), ("founded", "founding_date", "foundingdate", "inception"): ("成立时间", "founding date"),
+    ("owner", "owned_by", "ownedby"): ("所有者", "owner"), ("manufacturer", "maker", "brand"): ("制造商", "maker"),
+    ("description", "comment"): ("简介", "description"), ("birth_date", "birthdate", "born"): ("出生日期", "date of birth"),
+}
+COMMON_LABELS = {name: labels for names, labels in COMMON.items() for name in names}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -38,10 +53,12 @@ class Phrasing:
         return self.cfg.predicates.get(predicate) or PredicateText()
 
     def label(self, predicate: str, lang: str) -> str:
-        """The configured label, else the predicate's own name (camelCase and _ read as words in English)."""
+        """The configured label, else a common predicate's, else its own name (camelCase and _ as words)."""
         own = getattr(self._text(predicate), lang)
         if own:
             return own
+        if common := COMMON_LABELS.get(predicate.lower()):
+            return common[LANGS.index(lang)]
         words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", predicate).replace("_", " ").replace("-", " ")
         return words if CJK.search(predicate) else words.lower()
 
