@@ -68,13 +68,15 @@ def register(app: typer.Typer) -> None:
         method: Annotated[str | None, typer.Option(help="sft | lora | dpo (default feedback.method)")] = None,
         steps: Annotated[int | None, typer.Option(help="optimizer steps (default feedback.steps)")] = None,
         lr: Annotated[float | None, typer.Option(help="learning rate (default feedback.lr)")] = None,
+        data: Annotated[list[Path] | None, typer.Option("--data", help="more SFT files to train with the feedback "
+                                                        "(default feedback.extra_data), e.g. data/sft/kg.jsonl")] = None,
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: SetOpt = None,
     ) -> None:
         """Feedback → train a candidate → evaluate against the current version → promote only if the gate passes."""
         from ..feedback.iterate import iterate as run_iterate
 
         ws = open_workspace(workspace, config, set_)
-        r = run_iterate(ws, name, method, steps, lr)
+        r = run_iterate(ws, name, method, steps, lr, data=[str(p) for p in data] if data else None)
         t = Table("metric", "current", "candidate", "delta")
         for k, (o, n, d, _lo, _hi) in r.comparison.deltas.items():
             t.add_row(k, f"{o:.4f}", f"{n:.4f}", f"{d:+.4f}")

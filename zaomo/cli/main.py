@@ -71,7 +71,8 @@ def runs(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None, set_: Se
 def _register_stages() -> None:
     import importlib
 
-    for name in ("plan", "data", "train", "eval", "safety", "kb", "serve", "feedback", "prompts", "quickstart", "run"):
+    for name in ("plan", "data", "train", "eval", "safety", "kb", "kg", "serve", "feedback", "prompts", "quickstart",
+                 "run"):
         try:
             mod = importlib.import_module(f"zaomo.cli.{name}")
         except ModuleNotFoundError as e:

@@ -19,6 +19,7 @@ from .data import DataConfig
 from .eval import EvalConfig
 from .feedback import FeedbackConfig
 from .kb import KBConfig
+from .kg import KGConfig
 from .model import PRESETS, ModelConfig
 from .pipeline import PIPELINE_HELP, STAGES, PipelineStage, default_pipeline
 from .project import ProjectConfig
@@ -29,7 +30,7 @@ from .train import TrainConfig
 
 __all__ = [
     "ConfigError", "ZaomoConfig", "load_config", "apply_overrides", "default_yaml", "PRESETS",
-    "DataConfig", "EvalConfig", "FeedbackConfig", "KBConfig", "ModelConfig", "ProjectConfig",
+    "DataConfig", "EvalConfig", "FeedbackConfig", "KBConfig", "KGConfig", "ModelConfig", "ProjectConfig",
     "SafetyConfig", "ServeConfig", "TokenizerConfig", "TrainConfig", "CONFIG_NAME", "PipelineStage", "STAGES",
 ]
 
@@ -49,6 +50,7 @@ class ZaomoConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     kb: KBConfig = Field(default_factory=KBConfig)
+    kg: KGConfig = Field(default_factory=KGConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)

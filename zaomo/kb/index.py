@@ -5,7 +5,11 @@ dense retrieval (FAISS or Milvus) alone or fused with BM25 (RRF), and an optiona
 Chunks are measured in tokens of the model's tokenizer when one is given, else in characters.
 
 Add, update and remove are by document; the BM25 index is rebuilt from the chunk list (milliseconds for
-thousands of chunks) and saved atomically beside it, so readers always see a consistent pair.
+thousands of chunks) and saved atomically beside it, so readers always see a consistent pair. BM25's
+statistics (document frequencies, average length) are global, so its matrix is always rebuilt; what is
+costly — segmenting each chunk into search terms, and embedding it — is done only for new or changed
+chunks: terms are kept by chunk id and content hash in terms.json, vectors likewise in the vector store.
+`update` applies many document changes with one re-index; `last_index` says what it recomputed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..utils.io import atomic_write_json, iter_jsonl, write_jsonl
+from ..utils.io import atomic_write_json, atomic_write_text, iter_jsonl, write_jsonl
 from .chunk import Chunk, char_len, chunk_document
 from .terms import SearchTerms
 
@@ -77,6 +81,8 @@ class KnowledgeBase:
         self._terms = SearchTerms()
         self._encoder = self._reranker = self._vectors = None
         self._vec_pos: dict[str, int] = {}
+        self._term_cache: dict[str, list[str]] = {}  # vector key → search terms, so unchanged chunks keep theirs
+        self.last_index: dict[str, int] = {}  # what the last re-index recomputed: chunks, tokenized, embedded
 
     @staticmethod
     def _counter(tokenizer: str | None):
@@ -124,6 +130,8 @@ class KnowledgeBase:
         kb = cls(path, meta["chunk_tokens"], meta["overlap_tokens"], meta.get("min_score", 0.0),
                  **{k: meta[k] for k in OPTIONS if k in meta})
         kb.chunks = [Chunk(**c) for c in iter_jsonl(path / "chunks.jsonl")]
+        if (path / "terms.json").exists():
+            kb._term_cache = json.loads((path / "terms.json").read_text(encoding="utf-8"))
         kb._reindex()
         return kb
 
@@ -161,6 +169,21 @@ class KnowledgeBase:
             self._docs.update(c.doc_id for c in new)
             self._retriever = None
         return len(new)
+
+    def update(self, upsert: dict[str, str], remove: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+        """Add or replace the documents of `upsert` (id → text) and drop those of `remove` (unknown ids are
+        ignored), with one re-index and save: only the changed documents' chunks are segmented and embedded."""
+        with self._lock:
+            gone = set(remove) | set(upsert)
+            before = len(self.chunks)
+            self.chunks = [c for c in self.chunks if c.doc_id not in gone]
+            dropped = before - len(self.chunks)
+            added = 0
+            for doc_id, text in upsert.items():
+                added += self.add_text(doc_id, text, replace=False)
+            self._reindex()
+            self.save()
+            return {"chunks_added": added, "chunks_dropped": dropped, **self.last_index}
 
     def remove(self, doc_id: str) -> int:
         with self._lock:
@@ -212,10 +235,14 @@ class KnowledgeBase:
 
         with self._lock:
             if not self.chunks:
-                self._retriever = None
+                self._retriever, self.last_index = None, {"chunks": 0, "tokenized": 0, "embedded": 0}
                 return
+            keys = [self._vec_key(c) for c in self.chunks]
+            fresh = {k: self._terms(c.indexed) or ["∅"] for k, c in zip(keys, self.chunks)
+                     if k not in self._term_cache}
+            self._term_cache = {k: fresh.get(k) or self._term_cache[k] for k in keys}
             r = bm25s.BM25()
-            r.index([self._terms(c.indexed) or ["∅"] for c in self.chunks], show_progress=False)
+            r.index([self._term_cache[k] for k in keys], show_progress=False)
             self._retriever = r
             tmp = self.path / ".bm25.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -223,18 +250,19 @@ class KnowledgeBase:
             r.save(str(tmp))
             shutil.rmtree(self.path / "bm25", ignore_errors=True)
             tmp.rename(self.path / "bm25")
-            self._sync_vectors()
+            atomic_write_text(self.path / "terms.json", json.dumps(self._term_cache, ensure_ascii=False))
+            self.last_index = {"chunks": len(self.chunks), "tokenized": len(fresh), "embedded": self._sync_vectors()}
 
     @staticmethod
     def _vec_key(c: Chunk) -> str:
         """Vector id: chunk id plus a content hash, so an updated document's chunks are re-embedded."""
         return f"{c.chunk_id}@{hashlib.blake2b(c.indexed.encode(), digest_size=6).hexdigest()}"
 
-    def _sync_vectors(self) -> None:
-        """Embed only chunks the store lacks; drop vectors of chunks that are gone."""
+    def _sync_vectors(self) -> int:
+        """Embed only chunks the store lacks; drop vectors of chunks that are gone. Returns how many were embedded."""
         enc, store = self._dense()
         if store is None:
-            return
+            return 0
         want = {self._vec_key(c): c for c in self.chunks}
         self._vec_pos = {k: i for i, k in enumerate(want)}  # vector id → chunk index, for searches
         have = store.known()
@@ -243,6 +271,7 @@ class KnowledgeBase:
         if new:
             store.upsert(new, enc.encode([want[k].indexed for k in new]))
         store.save()
+        return len(new)
 
     def search(self, query: str, k: int = 3) -> list[Hit]:
         """Top-k chunks for `query` by kb.retriever; below the relevance floor nothing is returned."""
