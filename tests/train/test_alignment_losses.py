@@ -105,3 +105,26 @@ def test_grpo_loss_gradient_is_advantage_weighted_logprob():
     k3 = math.exp(-0.1) + 0.1 - 1
     assert info_kl["kl"] == pytest.approx(k3, rel=1e-5)
     assert loss_kl.item() == pytest.approx(-(2.0) + 1.0 + 0.5 * k3 * 2, rel=1e-5)
+
+
+def test_one_pass_over_both_sides_equals_two(tiny_model_dir):
+    """Chosen and rejected stacked into one forward pass (padded to a common length) give the log-probs that
+    two separate passes give."""
+    from zaomo.model.load import load_model
+    from zaomo.train.data import collate, encode_chat
+    from zaomo.train.objectives import pair_logps, sequence_logps
+
+    model, tok = load_model(tiny_model_dir, device="cpu", dtype="fp32")
+    pairs = []
+    for q, c, r in [("你好", "世界，很长很长的一个回答。", "不"), ("Hi", "yes", "no, a much longer rejected answer here")]:
+        ex = {}
+        for side, a in (("chosen", c), ("rejected", r)):
+            e = encode_chat(tok, [{"role": "user", "content": q}, {"role": "assistant", "content": a}], 128, True)
+            ex[f"{side}_input_ids"], ex[f"{side}_labels"] = e["input_ids"], e["labels"]
+        pairs.append(ex)
+    b = collate(pairs, tok.pad_token_id)
+    with torch.no_grad():
+        pc, pr, nc, nr = pair_logps(model, b)
+        assert torch.allclose(pc, sequence_logps(model, b, "chosen"), atol=1e-4)
+        assert torch.allclose(pr, sequence_logps(model, b, "rejected"), atol=1e-4)
+    assert nc.tolist() == (b["chosen_labels"][:, 1:] != -100).sum(-1).tolist()

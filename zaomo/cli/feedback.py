@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def iterate(
         name: Annotated[str | None, typer.Option(help="model name (default: serve.model)")] = None,
-        method: Annotated[str | None, typer.Option(help="sft | lora | dpo (default feedback.method)")] = None,
+        method: Annotated[str | None, typer.Option(help="sft | lora | dpo | orpo | simpo | kto (default feedback.method)")] = None,
         steps: Annotated[int | None, typer.Option(help="optimizer steps (default feedback.steps)")] = None,
         lr: Annotated[float | None, typer.Option(help="learning rate (default feedback.lr)")] = None,
         data: Annotated[list[Path] | None, typer.Option("--data", help="more SFT files to train with the feedback "

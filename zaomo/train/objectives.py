@@ -78,6 +78,27 @@ def sequence_logps(model, batch: dict, side: str, average: bool = False) -> torc
     return token_logps(out.logits, batch[f"{side}_labels"], average)
 
 
+def pair_logps(model, batch: dict, average: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                     torch.Tensor]:
+    """(chosen, rejected) summed (or mean) token log-probs and labelled-token counts, from ONE forward pass over
+    both sides stacked in a batch (padded to a common length): half the kernel launches and a better-filled
+    matrix multiply than two passes, as TRL's concatenated forward does."""
+    c_ids, r_ids = batch["chosen_input_ids"], batch["rejected_input_ids"]
+    n = max(c_ids.shape[1], r_ids.shape[1])
+
+    def pad(t: torch.Tensor, value: int) -> torch.Tensor:
+        return F.pad(t, (0, n - t.shape[1]), value=value)
+
+    ids = torch.cat([pad(c_ids, 0), pad(r_ids, 0)])
+    mask = torch.cat([pad(batch["chosen_attention_mask"], 0), pad(batch["rejected_attention_mask"], 0)])
+    labels = torch.cat([pad(batch["chosen_labels"], IGNORE), pad(batch["rejected_labels"], IGNORE)])
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    lp = token_logps(logits, labels, average)
+    counts = (labels[:, 1:] != IGNORE).sum(-1).clamp(min=1)
+    k = c_ids.shape[0]
+    return lp[:k], lp[k:], counts[:k], counts[k:]
+
+
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 − exp(x)) for x < 0, stable at both ends (Mächler 2012)."""
     return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))

@@ -21,7 +21,6 @@ from ..config.train import TrainConfig
 from ..model.chat import stop_ids
 from . import data as tdata
 from .objectives import (
-    IGNORE,
     causal_lm_loss,
     completion_token_logps,
     dpo_loss,
@@ -30,6 +29,7 @@ from .objectives import (
     kto_loss,
     labelled_tokens,
     orpo_loss,
+    pair_logps,
     reward_model_loss,
     sequence_logps,
     simpo_loss,
@@ -116,13 +116,11 @@ class Pairs(Stage):
 
     def loss(self, model, b, rows, val=False, select=False):
         t = self.t
-        pc, pr = sequence_logps(model, b, "chosen"), sequence_logps(model, b, "rejected")
+        pc, pr, nc, nr = pair_logps(model, b)
         if t.stage == "dpo":
             rc, rr = self.ref(b, rows, val)
             loss, info = dpo_loss(pc, pr, rc, rr, t.dpo.beta)
         else:
-            nc = (b["chosen_labels"][:, 1:] != IGNORE).sum(-1).clamp(min=1)
-            nr = (b["rejected_labels"][:, 1:] != IGNORE).sum(-1).clamp(min=1)
             if t.stage == "orpo":
                 loss, info = orpo_loss(pc / nc, pr / nr, -pc.sum() / nc.sum(), t.orpo.lam)
             else:
@@ -163,7 +161,7 @@ class Reward(Stage):
     def loss(self, model, b, rows, val=False, select=False):
         rc = model(input_ids=b["chosen_input_ids"], attention_mask=b["chosen_attention_mask"]).logits[:, 0]
         rr = model(input_ids=b["rejected_input_ids"], attention_mask=b["rejected_attention_mask"]).logits[:, 0]
-        loss, info = reward_model_loss(rc, rr)
+        loss, info = reward_model_loss(rc, rr)  # two passes: the head reads the last non-pad token of each
         return loss * len(rows), info
 
 
