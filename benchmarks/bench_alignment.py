@@ -13,7 +13,7 @@ as corrections; `zaomo iterate` (40 full-SFT steps, lr 3e-3, no SFT replay) with
 bits per character and multiple-choice accuracy of the current version and of each candidate.
 
 `--part speed`: DPO on the same model (hidden 256, 4 layers) and pairs, batch 8, reference log-probs precomputed
-on both sides, fp32 eager: zaomo's loop vs TRL's DPOTrainer, pairs per second over the steps after warm-up.
+on both sides, fp32 eager: TRL's DPOTrainer, then zaomo's loop, pairs per second over the steps after warm-up.
 
     python benchmarks/bench_alignment.py --part quality
     python benchmarks/bench_alignment.py --part forgetting
@@ -189,13 +189,6 @@ def speed(steps: int, warmup: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="zaomo-dpo-speed-")) / "ws"
     base = demo_base(root, big, 5)
     pairs = read_jsonl(root / "data" / "prefs" / "train.jsonl")
-    res = run_training(Workspace.open(root, overrides=BASE + big + [
-        "train.stage=dpo", "train.method=full", f"train.max_steps={steps}", f"train.init_from={base}",
-        "train.output_name=dpo-speed", "train.lr=1e-5", "train.eval_every=100000", "train.save_every=100000",
-        "train.warmup_steps=0", "train.val_file=data/prefs/v.jsonl"]), progress=False)
-    rows = [r for r in _rows(root, res.run_id) if "elapsed_s" in r]
-    ours = (len(rows) - warmup) * 8 / (rows[-1]["elapsed_s"] - rows[warmup - 1]["elapsed_s"])
-
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
     data = [{"prompt": p["prompt"], "chosen": [{"role": "assistant", "content": p["chosen"]}],
@@ -214,6 +207,14 @@ def speed(steps: int, warmup: int) -> None:
                          callbacks=[Clock()])
     trainer.train()
     trl_rate = (len(stamps) - warmup) * 8 / (stamps[-1] - stamps[warmup - 1])
+    res = run_training(Workspace.open(root, overrides=BASE + big + [
+        "train.stage=dpo", "train.method=full", f"train.max_steps={steps}", f"train.init_from={base}",
+        "train.output_name=dpo-speed", "train.lr=1e-5", "train.eval_every=100000", "train.save_every=100000",
+        "train.warmup_steps=0", "train.val_file=data/prefs/v.jsonl", f"train.log_every={warmup}",
+        "train.tensorboard=false"]), progress=False)  # logged as rarely as TRL's side is (logging_steps=1000)
+    rows = {r["step"]: r for r in _rows(root, res.run_id) if "elapsed_s" in r}
+    ours = (steps - warmup) * 8 / (rows[steps]["elapsed_s"] - rows[warmup]["elapsed_s"])
+
     print(f"DPO, full, fp32, batch 8, hidden 256 × 4 layers, {steps} steps (rate over steps {warmup + 1}–{steps}):")
     print(f"  zaomo       {ours:7.1f} pairs/s")
     print(f"  TRL {__import__('trl').__version__:7s} {trl_rate:7.1f} pairs/s   zaomo/TRL = {ours / trl_rate:.2f}x")
