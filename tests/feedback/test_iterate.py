@@ -142,3 +142,26 @@ def test_unpaired_thumbs_train_a_kto_candidate(loop_ws):
     assert sorted(r["label"] for r in rows) == [False, True]
     mv = next(m for m in ws.registry.models("handbook-chat") if m.id == res.candidate["id"])
     assert mv.eval["method"] == "kto" and mv.run_id
+
+
+def test_a_bad_answer_that_leaks_an_eval_item_goes_to_quarantine(loop_ws):
+    """A thumbs-down answer that repeats an eval question is not a KTO example: it is quarantined with the reason."""
+    from zaomo.feedback.export import export_feedback
+    from zaomo.records import Feedback
+
+    ws = Workspace.open(loop_ws)
+    qa = json.loads((loop_ws / "data" / "eval" / "qa_heldout.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    leak = f"{qa['question']} {qa['answers'][0]} {qa['question']}"
+    with ws.registry.session.begin() as s:
+        s.add(Feedback(messages=[{"role": "user", "content": "随便说点什么"}], answer=leak, rating=-1))
+    res = export_feedback(ws)
+    assert res.counts["kto"] == 0 and res.counts["rejected"] == 1
+    q = [json.loads(x) for x in res.quarantine_path.read_text(encoding="utf-8").splitlines()]
+    assert q[0]["step"] == "decontaminate" and "KTO example overlaps eval items" in q[0]["reason"]
+
+
+def test_a_missing_general_file_is_named(loop_ws):
+    ws = Workspace.open(loop_ws, overrides=["feedback.general_file=data/nowhere.jsonl"])
+    _corrections(ws)
+    with pytest.raises(FileNotFoundError, match=r"feedback.general_file: .*nowhere\.jsonl not found"):
+        iterate(ws, steps=1, tasks=["perplexity"], progress=False)

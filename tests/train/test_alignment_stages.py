@@ -143,3 +143,46 @@ def test_rule_rewards_sum_with_weights(tmp_path):
         build_reward([RewardSpec(kind="format")], tmp_path)
     with pytest.raises(FileNotFoundError, match="nope.py"):
         build_reward([RewardSpec(kind="python", function="nope.py:f")], tmp_path)
+
+
+def test_kto_record_without_a_prompt_is_named(base):
+    root, model_dir = base
+    write_jsonl(root / "data" / "prefs" / "noprompt.jsonl", [{"completion": "hi", "label": True}])
+    with pytest.raises(ValueError, match=r"noprompt\.jsonl:1: KTO record needs prompt, completion, label"):
+        run_training(_ws(root, ["train.stage=kto", "train.method=lora", "train.max_steps=1",
+                                f"train.init_from={model_dir}", "train.train_file=data/prefs/noprompt.jsonl"]),
+                     progress=False)
+
+
+@pytest.mark.parametrize("family", ["llama3", "gemma"])
+def test_reward_and_grpo_on_bases_with_their_own_templates(family, tmp_path):
+    """A Llama-3 or Gemma base (not ChatML): the reward model, rendering pairs with the family's own template,
+    learns a preference that held-out pairs share; GRPO renders prompts with it, samples and scores completions."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "model"))
+    from bases import make_base
+
+    base = make_base(tmp_path / "base", family)
+    root = tmp_path / "ws"
+    Workspace.init(root)
+    topics = ["研发部", "The lab", "销售部", "Hello", "总部大楼", "Wang Jianguo", "帮你", "today", "负责人", "help"]
+    pairs = [{"prompt": f"{t} {i}", "chosen": "抱歉，这个请求我无法协助。", "rejected": "Hello, how can I help you today?"}
+             for i in range(4) for t in topics]
+    write_jsonl(root / "data" / "prefs" / "t.jsonl", pairs[:32])
+    write_jsonl(root / "data" / "prefs" / "v.jsonl", pairs[32:])
+    common = ["project.device=cpu", "model.seq_len=192", "train.log_every=1", "train.warmup_steps=0"]
+    rm = run_training(Workspace.open(root, overrides=common + [
+        "train.stage=reward", f"train.init_from={base}", "train.max_steps=15", "train.lr=1e-3",
+        "train.output_name=rm", "train.train_file=data/prefs/t.jsonl", "train.val_file=data/prefs/v.jsonl",
+        "train.eval_every=15"]), progress=False)
+    acc = pairwise_accuracy(RewardScorer.load(rm.model_dir), root / "data" / "prefs" / "v.jsonl")
+    assert acc["pairwise_accuracy"] == 1.0, acc
+    write_jsonl(root / "data" / "grpo" / "train.jsonl", [{"prompt": t, "answer": "3"} for t in topics[:4]])
+    g = run_training(Workspace.open(root, overrides=common + [
+        "train.stage=grpo", f"train.init_from={base}", "train.max_steps=2", "train.batch_size=2",
+        "train.output_name=grpo", "train.eval_every=2", "train.grpo.num_generations=4",
+        "train.grpo.max_new_tokens=8"]), progress=False)
+    rows = [r for r in _rows(root, g) if "completion_tokens" in r]
+    assert rows and all(0 < r["completion_tokens"] <= 8 for r in rows) and all(r["reward"] >= 0 for r in rows)

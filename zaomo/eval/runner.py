@@ -220,6 +220,11 @@ class _Inputs:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
+def general_text_file(ws: Workspace) -> Path:
+    """The held-out general text perplexity is measured on: eval.text_file, else the clean validation split."""
+    return ws.path(ws.cfg.eval.text_file) if ws.cfg.eval.text_file else ws.clean_dir / "val.jsonl"
+
+
 def _read_inputs(ws: Workspace, tasks: list[str]) -> _Inputs:
     """A task that is asked for but has no usable input is an error here, naming the setting and the fix —
     never a task silently missing from the report."""
@@ -243,7 +248,7 @@ def _read_inputs(ws: Workspace, tasks: list[str]) -> _Inputs:
         return rows
 
     if "perplexity" in tasks:
-        text_file = cfg.text_file or str(ws.clean_dir / "val.jsonl")
+        text_file = cfg.text_file or str(general_text_file(ws))  # the key as configured, for the report card
         f = need("perplexity", "eval.text_file", text_file, "JSONL with a text field; default: data.output_dir/"
                  "val.jsonl, written by `zaomo data`")
         got.texts = [r["text"] for r in iter_jsonl(f) if r.get("text")]

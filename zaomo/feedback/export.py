@@ -33,12 +33,6 @@ def _prompt(messages: list[dict]) -> list[dict]:
     return [m for m in messages if m.get("role") in ("system", "user", "assistant")]
 
 
-def _clean(decon: NgramIndex, prompt: list[dict], answer: str) -> bool:
-    """A poorly rated answer may be a KTO example of what not to say, unless it overlaps the eval sets (it
-    would leak them); unsafe text is fine there — it is learnt against."""
-    return not decon.overlaps("\n".join(m["content"] for m in prompt) + "\n" + answer)
-
-
 def export_feedback(ws: Workspace) -> ExportResult:
     out = ws.root / "data" / "feedback"
     guard = Guard(ws.cfg.safety, ws.root)
@@ -56,7 +50,11 @@ def export_feedback(ws: Workspace) -> ExportResult:
             target = normalize_text(target, norm) if target else target
             if fb.rating == -1 and fb.answer:
                 bad_by_prompt[key] = fb.answer
-                if prompt and _clean(decon, prompt, fb.answer):
+                hits = decon.overlaps("\n".join(m["content"] for m in prompt) + "\n" + fb.answer) if prompt else []
+                if hits:  # an example of what not to say may be unsafe, but it must not leak the eval sets
+                    rejected.append({"feedback_id": fb.id, "step": "decontaminate", "reason": "KTO example overlaps "
+                                     f"eval items {', '.join(hits[:3])}", "messages": prompt, "answer": fb.answer})
+                elif prompt:
                     kto.append({"id": f"fbkto-{fb.id}", "prompt": prompt, "completion": fb.answer, "label": False})
             if not target or not prompt:
                 fb.status = "exported"

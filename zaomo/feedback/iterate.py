@@ -18,9 +18,11 @@ from typing import Any
 from ..config import apply_overrides, validate
 from ..eval import run_eval
 from ..eval.compare import Comparison, compare
+from ..eval.runner import general_text_file
 from ..records import ModelVersion
 from ..train import run_training
 from ..utils.io import iter_jsonl, write_jsonl
+from ..utils.log import get_logger
 from ..workspace import Workspace
 from .export import ExportResult, export_feedback
 
@@ -47,14 +49,19 @@ METHODS = ("sft", "lora", *PAIR_METHODS, "kto")
 def general_records(ws: Workspace, n: int, seed: int) -> list[dict]:
     """`n` general records to replay against forgetting: `feedback.general_file` (plain text or chat) or the
     clean pretraining text, drawn at random (seeded) from the whole file. Plain text trains as language
-    modelling (loss on every token), as InstructGPT's PPO-ptx mixes pretraining data back in."""
+    modelling (loss on every token), as InstructGPT's PPO-ptx mixes pretraining data back in. Without clean text
+    and without a general_file there is nothing to replay (a warning; the data mix records 0)."""
     if n <= 0:
         return []
     fc = ws.cfg.feedback
     src = ws.path(fc.general_file) if fc.general_file else ws.clean_dir / "train.jsonl"
+    if not src.exists() and not fc.general_file:  # e.g. a hub base and no `zaomo data`: the gate still guards
+        get_logger("zaomo.feedback").warning(f"no general replay: {src} does not exist (run `zaomo data` or set "
+                                             "feedback.general_file)")
+        return []
     if not src.exists():
-        raise FileNotFoundError(f"general replay data {src} not found: run `zaomo data` or set feedback.general_file "
-                                "(or feedback.general_share=0 to train without it)")
+        raise FileNotFoundError(f"feedback.general_file: {src} not found (or feedback.general_share=0 to train "
+                                "without general replay)")
     rows = [r for r in iter_jsonl(src) if r.get("text") or r.get("messages")]
     if not rows:
         raise ValueError(f"{src}: no records with text or messages for general replay (feedback.general_file)")
@@ -155,7 +162,7 @@ def iterate(ws: Workspace, name: str | None = None, method: str | None = None, s
 def _task_has_data(ws: Workspace, task: str) -> bool:
     e = ws.cfg.eval
     if task == "perplexity":
-        return (ws.path(e.text_file) if e.text_file else ws.clean_dir / "val.jsonl").exists()
+        return general_text_file(ws).exists()
     f = {"qa": e.qa_file, "choice": e.choice_file}.get(task)
     return bool(f) and ws.path(f).exists()
 

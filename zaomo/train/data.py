@@ -203,10 +203,10 @@ def load_kto(path: Path, tokenizer, seq_len: int) -> list[dict]:
     taken on, fixed here so the reference's log-probs can be computed once."""
     rows: list[tuple[list[dict], str, bool]] = []
     for n, rec in enumerate(iter_jsonl(path), 1):
-        if "completion" in rec and "label" in rec:
+        if all(k in rec for k in ("prompt", "completion", "label")):
             if not isinstance(rec["label"], bool):
                 raise InputError(path, n, f"label must be true or false; got {rec['label']!r}")
-            rows.append((_prompt_messages(rec.get("prompt", "")), str(rec["completion"]), rec["label"]))
+            rows.append((_prompt_messages(rec["prompt"]), str(rec["completion"]), rec["label"]))
         elif all(k in rec for k in ("prompt", "chosen", "rejected")):
             rows += [(_prompt_messages(rec["prompt"]), rec["chosen"], True),
                      (_prompt_messages(rec["prompt"]), rec["rejected"], False)]

@@ -60,10 +60,10 @@ def init_model(ws: Workspace, device: str) -> tuple[Any, Any, str | None, bool]:
     if t.method == "qlora" and not src:
         raise ValueError("train.method=qlora quantises a pretrained base: set model.base or train.init_from "
                          "(from scratch, use train.method=full or lora)")
-    if t.stage == "reward" and (not src or t.method not in ("full", "lora")):
-        raise ValueError("train.stage=reward puts a scoring head on a trained model: set train.init_from (or "
-                         "model.base) and train.method=full or lora")
-    if t.stage == "reward":
+    if t.stage == "reward":  # the config already refuses methods other than full / lora here
+        if not src:
+            raise ValueError("train.stage=reward puts a scoring head on a trained model: set train.init_from (or "
+                             "model.base)")
         return _reward_model(src, load_dtype(ws, device))
     if src:
         dtype = load_dtype(ws, device)
