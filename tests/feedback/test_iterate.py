@@ -165,3 +165,9 @@ def test_a_missing_general_file_is_named(loop_ws):
     _corrections(ws)
     with pytest.raises(FileNotFoundError, match=r"feedback.general_file: .*nowhere\.jsonl not found"):
         iterate(ws, steps=1, tasks=["perplexity"], progress=False)
+    from sqlalchemy import select
+
+    from zaomo.records import Feedback
+
+    with ws.registry.session.begin() as s:  # refused before export: the corrections are still there to train on
+        assert len(list(s.scalars(select(Feedback).where(Feedback.status == "new")))) >= len(NEW_FACTS)

@@ -59,9 +59,6 @@ def general_records(ws: Workspace, n: int, seed: int) -> list[dict]:
         get_logger("zaomo.feedback").warning(f"no general replay: {src} does not exist (run `zaomo data` or set "
                                              "feedback.general_file)")
         return []
-    if not src.exists():
-        raise FileNotFoundError(f"feedback.general_file: {src} not found (or feedback.general_share=0 to train "
-                                "without general replay)")
     rows = [r for r in iter_jsonl(src) if r.get("text") or r.get("messages")]
     if not rows:
         raise ValueError(f"{src}: no records with text or messages for general replay (feedback.general_file)")
@@ -92,6 +89,9 @@ def iterate(ws: Workspace, name: str | None = None, method: str | None = None, s
     current = ws.registry.get_model(name)
     if current is None:
         raise FileNotFoundError(f"no registered model named {name!r}; see `zaomo models`")
+    if share and fc.general_file and not ws.path(fc.general_file).exists():  # before export marks feedback used
+        raise FileNotFoundError(f"feedback.general_file: {ws.path(fc.general_file)} not found (or "
+                                "feedback.general_share=0 to train without general replay)")
     exp = export_feedback(ws)
     if method in PAIR_METHODS and not exp.counts["dpo"]:
         raise ValueError("no new preference pairs in the feedback (a correction or a well-rated answer against a "
