@@ -6,6 +6,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
+from zaomo.workspace import Workspace
+
 DEPTS = {"rd": ("研发部", "R&D Department", "p01", "bj"), "sales": ("销售部", "Sales Department", "p04", "sh"),
          "hr": ("人力资源部", "Human Resources Department", "p07", "bj"),
          "finance": ("财务部", "Finance Department", "p09", "sz"), "ops": ("运维部", "Operations Department", "p11", "sz")}
@@ -67,3 +71,11 @@ def write_ttl(path: Path, data=None) -> Path:
         lines.append(f"ex:{s} {pred} {obj} .")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(name="kg_ws")
+def kg_ws_fixture(tmp_path) -> Workspace:
+    """A workspace whose zaomo.yaml labels the test graph's predicates (imported by the tests that use it: a
+    conftest.py here would shadow tests/conftest.py for `from conftest import …` elsewhere)."""
+    root = Workspace.init(tmp_path / "ws").root
+    return Workspace.open(root, overrides=[LABELS, "kb.sources=[]"])

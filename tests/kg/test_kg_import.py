@@ -8,7 +8,7 @@ import json
 import sys
 
 import pytest
-from org_graph import LABELS, write_csv, write_ttl
+from org_graph import LABELS, kg_ws_fixture, write_csv, write_ttl  # noqa: F401 (kg_ws_fixture: the kg_ws fixture)
 
 from zaomo.data.kg.importer import import_graph
 from zaomo.data.kg.questions import UNKNOWN

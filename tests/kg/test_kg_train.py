@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from org_graph import LABELS, PRODUCTS, rows, write_csv
+from org_graph import LABELS, PRODUCTS, kg_ws_fixture, rows, write_csv  # noqa: F401 (kg_ws_fixture: the kg_ws fixture)
 
 from zaomo.config.model import ModelConfig
 from zaomo.data.kg.importer import import_graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from org_graph import LABELS, rows, write_csv
+from org_graph import LABELS, kg_ws_fixture, rows, write_csv  # noqa: F401 (kg_ws_fixture: the kg_ws fixture)
 from typer.testing import CliRunner
 
 from zaomo.cli.main import app
