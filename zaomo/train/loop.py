@@ -117,7 +117,7 @@ def _evaluate(model, val, stage: Stage, batch_size: int, device, max_batches: in
     if val is None or len(val) == 0:
         return float("nan"), {}
     model.eval()
-    total, weight, infos = 0.0, 0, {}
+    total, weight, infos, info_w = 0.0, 0, {}, {}
     items = [val[i] for i in range(len(val))][: batch_size * max_batches]
     for s in range(0, len(items), batch_size):
         exs = items[s:s + batch_size]
@@ -127,9 +127,11 @@ def _evaluate(model, val, stage: Stage, batch_size: int, device, max_batches: in
         total += float(loss)
         weight += n
         for k, v in info.items():
-            infos[k] = infos.get(k, 0.0) + v * n
+            if math.isfinite(v):  # e.g. KTO's reward of good answers, in a batch that has none
+                infos[k] = infos.get(k, 0.0) + v * n
+                info_w[k] = info_w.get(k, 0) + n
     model.train()
-    return total / max(1, weight), {k: v / max(1, weight) for k, v in infos.items()}
+    return total / max(1, weight), {k: v / info_w[k] for k, v in infos.items()}
 
 
 def _plot(metrics_path: Path, out: Path, title: str) -> None:

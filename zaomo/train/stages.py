@@ -65,6 +65,14 @@ class Stage:
         return loss, {}
 
 
+def frozen_copy(model):
+    """The starting policy kept as it is, for a reference the run compares against as it goes."""
+    frozen = copy.deepcopy(model).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
+
+
 class _Reference:
     """The starting policy's sequence log-probs for the given sides of each example: computed once up front
     (adapters off for LoRA), or by a frozen copy as the run goes (`dpo.reference=model`)."""
@@ -72,9 +80,7 @@ class _Reference:
     def __init__(self, stage: Stage, raw, sides: tuple[str, ...], train_ds, val_ds, device):
         self.sides, self.device = sides, device
         if stage.t.dpo.reference == "model":
-            self.frozen = copy.deepcopy(raw).eval()
-            for p in self.frozen.parameters():
-                p.requires_grad_(False)
+            self.frozen = frozen_copy(raw)
             return
         self.frozen = None
         ctx = raw.disable_adapter() if hasattr(raw, "disable_adapter") else contextlib.nullcontext()
@@ -196,9 +202,7 @@ class GRPO(Stage):
         self.raw, self.frozen = raw, None
         self.stops = stop_ids(self.tok, raw)
         if self.t.grpo.beta > 0 and not hasattr(raw, "disable_adapter"):
-            self.frozen = copy.deepcopy(raw).eval()
-            for p in self.frozen.parameters():
-                p.requires_grad_(False)
+            self.frozen = frozen_copy(raw)
 
     def _rollout(self, b: dict, group: int, sample: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
         """(full ids, attention mask, completion mask, completion texts) for `group` samples per prompt."""
