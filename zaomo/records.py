@@ -263,15 +263,18 @@ class Registry:
                 q = q.where(ModelVersion.name == name)
             return list(s.scalars(q))
 
+    def _get_version(self, cls: Any, name: str, version: int | None) -> Any:
+        """A named version of a model or prompt; without a version, the promoted one, else the newest."""
+        with self.session() as s:
+            q = select(cls).where(cls.name == name)
+            if version is not None:
+                return s.scalars(q.where(cls.version == version)).first()
+            promoted = s.scalars(q.where(cls.status == "promoted").order_by(cls.version.desc())).first()
+            return promoted or s.scalars(q.order_by(cls.version.desc())).first()
+
     def get_model(self, name: str, version: int | None = None) -> ModelVersion | None:
         """A named version; without a version, the promoted one, else the newest."""
-        with self.session() as s:
-            q = select(ModelVersion).where(ModelVersion.name == name)
-            if version is not None:
-                return s.scalars(q.where(ModelVersion.version == version)).first()
-            promoted = s.scalars(q.where(ModelVersion.status == "promoted")
-                                 .order_by(ModelVersion.version.desc())).first()
-            return promoted or s.scalars(q.order_by(ModelVersion.version.desc())).first()
+        return self._get_version(ModelVersion, name, version)
 
     def set_model_status(self, model_id: int, status: str, eval: dict | None = None) -> None:
         with self.session.begin() as s:
@@ -301,13 +304,8 @@ class Registry:
             return list(s.scalars(q))
 
     def get_prompt(self, name: str, version: int | None = None) -> PromptVersion | None:
-        """A named version; without a version, the promoted one, else the newest."""
-        with self.session() as s:
-            q = select(PromptVersion).where(PromptVersion.name == name)
-            if version is not None:
-                return s.scalars(q.where(PromptVersion.version == version)).first()
-            promoted = s.scalars(q.where(PromptVersion.status == "promoted")).first()
-            return promoted or s.scalars(q.order_by(PromptVersion.version.desc())).first()
+        """A named version; without a version, the promoted one (one per name), else the newest."""
+        return self._get_version(PromptVersion, name, version)
 
     def set_prompt_status(self, prompt_id: int, status: str, eval: dict | None = None) -> None:
         """Promoting retires the name's other promoted version and stamps `promoted_at` (which also tells a
