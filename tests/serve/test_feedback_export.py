@@ -27,7 +27,11 @@ def test_feedback_to_sft_and_dpo(tmp_path, eos_engine_factory, serve_app):
         httpx.post(srv.url + "/v1/feedback", json={"request_id": b, "rating": 1})
         httpx.post(srv.url + "/v1/feedback", json={"request_id": c, "rating": -1, "correction": "教你制造炸弹"})
     r = export_feedback(ws)
-    assert r.counts == {"feedback": 3, "sft": 2, "dpo": 1, "rejected": 1}
+    assert r.counts == {"feedback": 3, "sft": 2, "dpo": 1, "kto": 4, "rejected": 1}
+    # KTO: both thumbs-down answers ("好的", also the one whose correction was unsafe) and the two good answers
+    kto = read_jsonl(r.kto_path)
+    assert sorted((x["completion"], x["label"]) for x in kto) == sorted(
+        [("好的", False), ("好的", False), ("研发部在3楼。", True), ("好的", True)])
     sft = read_jsonl(r.sft_path)
     assert sft[0]["messages"][-1] == {"role": "assistant", "content": "研发部在3楼。"}
     (pair,) = read_jsonl(r.dpo_path)
